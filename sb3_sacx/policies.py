@@ -1,0 +1,504 @@
+"""
+Multi-head SAC-X policies: one actor head and one Q head per intention on shared networks
+(Riedmiller et al., 2018, section 5), with every head computed in one batched forward pass.
+
+Box actions use squashed Gaussian heads and twin critics ``Q(s, a) -> K`` values; Discrete actions use
+categorical heads and twin critics ``Q(s) -> K x |A|`` values, whose soft values and actor loss are exact
+expectations over actions (as in SAC-Discrete, Christodoulou, 2019).
+"""
+
+import math
+from typing import Any, Optional, Union
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.policies import BaseModel, BasePolicy
+from stable_baselines3.common.preprocessing import get_action_dim
+from stable_baselines3.common.torch_layers import (
+    BaseFeaturesExtractor,
+    CombinedExtractor,
+    FlattenExtractor,
+    NatureCNN,
+    create_mlp,
+    get_actor_critic_arch,
+)
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from torch import nn
+from torch.nn import functional as F
+
+# Same bounds as SB3's SAC actor
+LOG_STD_MAX = 2
+LOG_STD_MIN = -20
+
+
+def squashed_gaussian_log_prob(mean: th.Tensor, log_std: th.Tensor, pre_squash: th.Tensor) -> th.Tensor:
+    """
+    Log-density of ``tanh(u)`` for ``u ~ N(mean, exp(log_std))``, in the squashed action space (SAC, eq. 26).
+
+    :param mean: ``[..., A]``
+    :param log_std: ``[..., A]``
+    :param pre_squash: ``[..., A]`` the Gaussian sample ``u`` before ``tanh``.
+    :return: ``[...]`` log-probabilities.
+    """
+    gaussian = -0.5 * ((pre_squash - mean) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi)
+    # log(1 - tanh(u)^2) written so that it stays finite for large |u|
+    log_det_jacobian = 2.0 * (math.log(2.0) - pre_squash - F.softplus(-2.0 * pre_squash))
+    return (gaussian - log_det_jacobian).sum(dim=-1)
+
+
+def squashed_gaussian_sample(mean: th.Tensor, log_std: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+    """
+    Reparameterised sample of a squashed Gaussian and its log-probability.
+
+    :param mean: ``[..., A]``
+    :param log_std: ``[..., A]``
+    :return: actions ``[..., A]`` in [-1, 1] and their log-probabilities ``[...]``.
+    """
+    pre_squash = mean + log_std.exp() * th.randn_like(mean)
+    return th.tanh(pre_squash), squashed_gaussian_log_prob(mean, log_std, pre_squash)
+
+
+def squashed_action_log_prob(mean: th.Tensor, log_std: th.Tensor, actions: th.Tensor) -> th.Tensor:
+    """
+    Log-probability of given squashed actions (e.g. from the replay buffer).
+
+    :param mean: ``[..., A]``
+    :param log_std: ``[..., A]``
+    :param actions: ``[..., A]`` in [-1, 1]; clipped away from +-1 so that ``atanh`` stays finite.
+    :return: ``[...]`` log-probabilities.
+    """
+    eps = th.finfo(actions.dtype).eps
+    return squashed_gaussian_log_prob(mean, log_std, th.atanh(actions.clamp(-1.0 + eps, 1.0 - eps)))
+
+
+def task_diagonal(values: th.Tensor) -> th.Tensor:
+    """
+    ``[..., K, K] -> [..., K]``: the value of head k for the action of head k.
+
+    :param values: ``[..., M, K]`` Q values of every task for ``M >= K`` actions, the first K from heads 0..K-1.
+    :return: ``[..., K]``
+    """
+    n_tasks = values.shape[-1]
+    return th.diagonal(values[..., :n_tasks, :], dim1=-2, dim2=-1)
+
+
+class CriticEnsemble(nn.Module):
+    """
+    ``n_critics`` MLPs evaluated as one batched network (one ``baddbmm`` per layer for all of them).
+
+    The action, if any, enters at layer ``action_layer``: 0 is the usual ``Q(concat(s, a))``; with 1, as in
+    the original DDPG critic, the first layer sees the state only. A layer that takes the action is split
+    into a state part, computed once per state, and an action part, so that evaluating one state with
+    ``M`` actions costs the layers before ``action_layer`` once instead of ``M`` times.
+
+    :param n_critics: number of Q networks.
+    :param input_dim: size of the state features.
+    :param action_dim: size of the action (0 for a state-only network).
+    :param net_arch: hidden layer sizes.
+    :param output_dim: outputs per network.
+    :param activation_fn: activation between layers.
+    :param action_layer: index of the layer whose input includes the action, in ``[0, len(net_arch)]``.
+    """
+
+    def __init__(
+        self,
+        n_critics: int,
+        input_dim: int,
+        action_dim: int,
+        net_arch: list[int],
+        output_dim: int,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        action_layer: int = 0,
+    ) -> None:
+        super().__init__()
+        if not 0 <= action_layer <= len(net_arch):
+            raise ValueError(
+                f"critic_action_layer must be in [0, {len(net_arch)}] for net_arch={net_arch}, got {action_layer}."
+            )
+        self.n_critics = n_critics
+        self.action_layer = action_layer
+        self.activation = activation_fn()
+        sizes = [input_dim, *net_arch, output_dim]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            # Same initialisation as nn.Linear, whose fan-in includes the action where it enters
+            bound = 1.0 / math.sqrt(n_in + (action_dim if layer == action_layer else 0))
+            self.weights.append(nn.Parameter(th.empty(n_critics, n_in, n_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(th.empty(n_critics, 1, n_out).uniform_(-bound, bound)))
+            if layer == action_layer and action_dim > 0:
+                self.action_weight = nn.Parameter(th.empty(n_critics, action_dim, n_out).uniform_(-bound, bound))
+
+    def forward(self, features: th.Tensor, actions: Optional[th.Tensor] = None) -> th.Tensor:
+        """
+        :param features: ``[N, input_dim]``
+        :param actions: ``[N, M, action_dim]``, ``M`` actions per state (only if ``action_dim > 0``).
+        :return: ``[n_critics, N, M, output_dim]`` with actions, else ``[n_critics, N, output_dim]``.
+        """
+        n_states = features.shape[0]
+        hidden = features.unsqueeze(0).expand(self.n_critics, -1, -1)
+        n_layers = len(self.weights)
+        for layer in range(n_layers):
+            hidden = th.baddbmm(self.biases[layer], hidden, self.weights[layer])
+            if actions is not None and layer == self.action_layer:
+                action_part = th.einsum("nma,cao->cnmo", actions, self.action_weight)
+                hidden = (hidden.unsqueeze(2) + action_part).flatten(1, 2)
+            if layer < n_layers - 1:
+                hidden = self.activation(hidden)
+        if actions is not None:
+            return hidden.view(self.n_critics, n_states, actions.shape[1], -1)
+        return hidden
+
+
+class MultiHeadCritic(BaseModel):
+    """
+    Twin (``n_critics``) multi-head critics in one batched network.
+
+    Box actions: ``Q(s, a) -> [K]``; Discrete actions: ``Q(s) -> [K, |A|]``.
+
+    :param observation_space: observation space.
+    :param action_space: Box or Discrete action space.
+    :param net_arch: hidden layer sizes.
+    :param features_extractor: network turning observations into features.
+    :param features_dim: number of features.
+    :param n_tasks: number of intentions K.
+    :param activation_fn: activation function.
+    :param normalize_images: divide image observations by 255.
+    :param n_critics: number of Q networks (the minimum is used, as in TD3/SAC).
+    :param share_features_extractor: whether the features extractor is the actor's (then it is not trained here).
+    :param critic_action_layer: where the action enters a Box critic (see :class:`CriticEnsemble`).
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        net_arch: list[int],
+        features_extractor: BaseFeaturesExtractor,
+        features_dim: int,
+        n_tasks: int,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        normalize_images: bool = True,
+        n_critics: int = 2,
+        share_features_extractor: bool = False,
+        critic_action_layer: int = 0,
+    ) -> None:
+        super().__init__(
+            observation_space, action_space, features_extractor=features_extractor, normalize_images=normalize_images
+        )
+        self.n_tasks = n_tasks
+        self.share_features_extractor = share_features_extractor
+        self.discrete = isinstance(action_space, spaces.Discrete)
+        if self.discrete:
+            self.n_actions = int(action_space.n)
+            self.q_net = CriticEnsemble(n_critics, features_dim, 0, net_arch, n_tasks * self.n_actions, activation_fn)
+        else:
+            action_dim = get_action_dim(action_space)
+            self.q_net = CriticEnsemble(
+                n_critics, features_dim, action_dim, net_arch, n_tasks, activation_fn, action_layer=critic_action_layer
+            )
+
+    def forward(self, obs: PyTorchObs, actions: Optional[th.Tensor] = None) -> th.Tensor:
+        """
+        :param obs: ``N`` observations.
+        :param actions: Box only: ``[N, M, A]`` actions to evaluate for every state.
+        :return: Box: ``[n_critics, N, M, K]``; Discrete: ``[n_critics, N, K, |A|]``.
+        """
+        # As in SB3, a shared features extractor is trained by the actor only
+        with th.set_grad_enabled(not self.share_features_extractor):
+            features = self.extract_features(obs, self.features_extractor)
+        if self.discrete:
+            values = self.q_net(features)
+            return values.view(*values.shape[:2], self.n_tasks, self.n_actions)
+        return self.q_net(features, actions)
+
+
+class MultiHeadActor(BasePolicy):
+    """
+    One policy head per intention on a shared trunk: squashed Gaussian heads for Box actions,
+    categorical heads for Discrete actions.
+
+    :param observation_space: observation space.
+    :param action_space: Box or Discrete action space.
+    :param net_arch: hidden layer sizes of the shared trunk.
+    :param features_extractor: network turning observations into features.
+    :param features_dim: number of features.
+    :param n_tasks: number of intentions K.
+    :param activation_fn: activation function.
+    :param normalize_images: divide image observations by 255.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        net_arch: list[int],
+        features_extractor: BaseFeaturesExtractor,
+        features_dim: int,
+        n_tasks: int,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        normalize_images: bool = True,
+    ) -> None:
+        self.discrete = isinstance(action_space, spaces.Discrete)
+        super().__init__(
+            observation_space,
+            action_space,
+            features_extractor=features_extractor,
+            normalize_images=normalize_images,
+            squash_output=not self.discrete,
+        )
+        self.n_tasks = n_tasks
+        self.net_arch = net_arch
+        self.features_dim = features_dim
+        self.activation_fn = activation_fn
+        self.latent_pi = nn.Sequential(*create_mlp(features_dim, -1, net_arch, activation_fn))
+        last_dim = net_arch[-1] if len(net_arch) > 0 else features_dim
+        if self.discrete:
+            self.n_actions = int(action_space.n)
+            self.logits = nn.Linear(last_dim, n_tasks * self.n_actions)
+        else:
+            self.action_dim = get_action_dim(action_space)
+            self.mu = nn.Linear(last_dim, n_tasks * self.action_dim)
+            self.log_std = nn.Linear(last_dim, n_tasks * self.action_dim)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(
+            dict(
+                net_arch=self.net_arch,
+                features_dim=self.features_dim,
+                n_tasks=self.n_tasks,
+                activation_fn=self.activation_fn,
+                features_extractor=self.features_extractor,
+            )
+        )
+        return data
+
+    def _latent(self, obs: PyTorchObs) -> th.Tensor:
+        return self.latent_pi(self.extract_features(obs, self.features_extractor))
+
+    def gaussian_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor]:
+        """
+        Box only.
+
+        :param obs: ``N`` observations.
+        :return: mean and log standard deviation before squashing, each ``[N, K, A]``.
+        """
+        latent = self._latent(obs)
+        mean = self.mu(latent).view(-1, self.n_tasks, self.action_dim)
+        log_std = th.clamp(self.log_std(latent), LOG_STD_MIN, LOG_STD_MAX).view(-1, self.n_tasks, self.action_dim)
+        return mean, log_std
+
+    def log_probs(self, obs: PyTorchObs) -> th.Tensor:
+        """
+        Discrete only.
+
+        :param obs: ``N`` observations.
+        :return: ``[N, K, |A|]`` log-probabilities of every action under every head.
+        """
+        return F.log_softmax(self.logits(self._latent(obs)).view(-1, self.n_tasks, self.n_actions), dim=-1)
+
+    def act(self, obs: PyTorchObs, tasks: th.Tensor, deterministic: bool = False) -> tuple[th.Tensor, th.Tensor]:
+        """
+        Act with one head per observation.
+
+        :param obs: ``N`` observations.
+        :param tasks: ``[N]`` index of the head that acts on each observation.
+        :param deterministic: take the mode instead of sampling.
+        :return: actions (``[N, A]`` squashed to [-1, 1] for Box, ``[N]`` for Discrete) and their
+            log-probabilities ``[N]`` under the acting head (meaningless when deterministic).
+        """
+        rows = th.arange(len(tasks), device=tasks.device)
+        if self.discrete:
+            log_probs = self.log_probs(obs)[rows, tasks]
+            if deterministic:
+                actions = log_probs.argmax(dim=-1)
+            else:
+                actions = th.distributions.Categorical(logits=log_probs).sample()
+            return actions, log_probs.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        mean, log_std = self.gaussian_params(obs)
+        mean, log_std = mean[rows, tasks], log_std[rows, tasks]
+        if deterministic:
+            return th.tanh(mean), squashed_gaussian_log_prob(mean, log_std, mean)
+        return squashed_gaussian_sample(mean, log_std)
+
+    def forward(self, obs: PyTorchObs, deterministic: bool = False, task: int = 0) -> th.Tensor:
+        tasks = th.full((self._batch_size(obs),), task, dtype=th.long, device=self.device)
+        return self.act(obs, tasks, deterministic)[0]
+
+    def _predict(self, observation: PyTorchObs, deterministic: bool = False, task: int = 0) -> th.Tensor:
+        return self(observation, deterministic, task)
+
+    @staticmethod
+    def _batch_size(obs: PyTorchObs) -> int:
+        return len(next(iter(obs.values()))) if isinstance(obs, dict) else len(obs)
+
+
+class SACXPolicy(BasePolicy):
+    """
+    Policy class (multi-head actor and twin multi-head critics, with target critics) for SAC-X.
+
+    :param observation_space: observation space.
+    :param action_space: Box or Discrete action space.
+    :param lr_schedule: learning rate schedule (could be constant).
+    :param n_tasks: number of intentions K (main task first).
+    :param net_arch: hidden layer sizes, as SAC's: a list shared by actor and critic or ``dict(pi=..., qf=...)``.
+    :param activation_fn: activation function.
+    :param features_extractor_class: features extractor to use.
+    :param features_extractor_kwargs: keyword arguments of the features extractor.
+    :param normalize_images: divide image observations by 255.
+    :param optimizer_class: optimizer, ``th.optim.Adam`` by default.
+    :param optimizer_kwargs: extra optimizer keyword arguments, excluding the learning rate.
+    :param n_critics: number of critic networks.
+    :param share_features_extractor: share the features extractor between actor and critic.
+    :param critic_action_layer: Box only: index of the critic layer where the action enters. 0 (default)
+        concatenates it with the state as SB3's SAC does; 1 feeds it to the second layer as in DDPG,
+        which makes the K actions per state that SAC-X evaluates much cheaper (see :class:`CriticEnsemble`).
+    """
+
+    actor: MultiHeadActor
+    critic: MultiHeadCritic
+    critic_target: MultiHeadCritic
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        n_tasks: int = 1,
+        net_arch: Optional[Union[list[int], dict[str, list[int]]]] = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
+        features_extractor_kwargs: Optional[dict[str, Any]] = None,
+        normalize_images: bool = True,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: Optional[dict[str, Any]] = None,
+        n_critics: int = 2,
+        share_features_extractor: bool = False,
+        critic_action_layer: int = 0,
+    ) -> None:
+        super().__init__(
+            observation_space,
+            action_space,
+            features_extractor_class,
+            features_extractor_kwargs,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+            squash_output=not isinstance(action_space, spaces.Discrete),
+            normalize_images=normalize_images,
+        )
+        if net_arch is None:
+            net_arch = [256, 256]
+        actor_arch, critic_arch = get_actor_critic_arch(net_arch)
+        self.n_tasks = n_tasks
+        self.net_arch = net_arch
+        self.activation_fn = activation_fn
+        self.n_critics = n_critics
+        self.critic_action_layer = critic_action_layer
+        self.share_features_extractor = share_features_extractor
+        common = dict(
+            observation_space=self.observation_space,
+            action_space=self.action_space,
+            n_tasks=n_tasks,
+            activation_fn=activation_fn,
+            normalize_images=normalize_images,
+        )
+        self.actor_kwargs = dict(common, net_arch=actor_arch)
+        self.critic_kwargs = dict(
+            common,
+            net_arch=critic_arch,
+            n_critics=n_critics,
+            share_features_extractor=share_features_extractor,
+            critic_action_layer=critic_action_layer,
+        )
+        self._acting_task = 0
+        self._build(lr_schedule)
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        self.actor = self.make_actor()
+        self.actor.optimizer = self.optimizer_class(self.actor.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+        if self.share_features_extractor:
+            self.critic = self.make_critic(features_extractor=self.actor.features_extractor)
+            critic_parameters = [param for name, param in self.critic.named_parameters() if "features_extractor" not in name]
+        else:
+            self.critic = self.make_critic()
+            critic_parameters = list(self.critic.parameters())
+        self.critic_target = self.make_critic()
+        self.critic_target.load_state_dict(self.critic.state_dict())
+        self.critic.optimizer = self.optimizer_class(critic_parameters, lr=lr_schedule(1), **self.optimizer_kwargs)
+        self.critic_target.set_training_mode(False)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(
+            dict(
+                n_tasks=self.n_tasks,
+                net_arch=self.net_arch,
+                activation_fn=self.activation_fn,
+                n_critics=self.n_critics,
+                share_features_extractor=self.share_features_extractor,
+                critic_action_layer=self.critic_action_layer,
+                lr_schedule=self._dummy_schedule,
+                optimizer_class=self.optimizer_class,
+                optimizer_kwargs=self.optimizer_kwargs,
+                features_extractor_class=self.features_extractor_class,
+                features_extractor_kwargs=self.features_extractor_kwargs,
+            )
+        )
+        return data
+
+    def make_actor(self, features_extractor: Optional[BaseFeaturesExtractor] = None) -> MultiHeadActor:
+        return MultiHeadActor(**self._update_features_extractor(self.actor_kwargs, features_extractor)).to(self.device)
+
+    def make_critic(self, features_extractor: Optional[BaseFeaturesExtractor] = None) -> MultiHeadCritic:
+        return MultiHeadCritic(**self._update_features_extractor(self.critic_kwargs, features_extractor)).to(self.device)
+
+    def forward(self, obs: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        return self._predict(obs, deterministic=deterministic)
+
+    def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        return self.actor(observation, deterministic, self._acting_task)
+
+    def predict(
+        self,
+        observation: Union[np.ndarray, dict[str, np.ndarray]],
+        state: Optional[tuple[np.ndarray, ...]] = None,
+        episode_start: Optional[np.ndarray] = None,
+        deterministic: bool = False,
+        task: int = 0,
+    ) -> tuple[np.ndarray, Optional[tuple[np.ndarray, ...]]]:
+        """
+        SB3's ``predict`` with the acting head chosen by ``task`` (an index into the algorithm's ``task_names``).
+        """
+        if not 0 <= task < self.n_tasks:
+            raise ValueError(f"task index {task} is out of range: this policy has {self.n_tasks} heads.")
+        self._acting_task = task
+        try:
+            return super().predict(observation, state, episode_start, deterministic)
+        finally:
+            self._acting_task = 0
+
+    def set_training_mode(self, mode: bool) -> None:
+        self.actor.set_training_mode(mode)
+        self.critic.set_training_mode(mode)
+        self.training = mode
+
+
+MlpPolicy = SACXPolicy
+
+
+class CnnPolicy(SACXPolicy):
+    """:class:`SACXPolicy` with SB3's ``NatureCNN`` features extractor, for image observations."""
+
+    def __init__(self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN, **kwargs: Any) -> None:
+        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
+
+
+class MultiInputPolicy(SACXPolicy):
+    """:class:`SACXPolicy` with SB3's ``CombinedExtractor``, for Dict observations."""
+
+    def __init__(
+        self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = CombinedExtractor, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)

@@ -1,0 +1,47 @@
+"""Retrace targets (Munos et al., 2016), as used by SAC-X for policy evaluation (Riedmiller et al., 2018, eq. 5).
+
+Pure tensor functions, batch-major: ``B`` snippets of ``T`` steps for ``K`` tasks.
+"""
+
+import torch as th
+
+
+def retrace_targets(
+    rewards: th.Tensor,
+    discounts: th.Tensor,
+    q_taken: th.Tensor,
+    v_next: th.Tensor,
+    log_rhos: th.Tensor,
+    mask: th.Tensor,
+    lambda_: float = 1.0,
+) -> th.Tensor:
+    """
+    Retrace targets for every step of a batch of trajectory snippets and every task:
+
+    ``G_t = r_t + d_t * (v_t + c_{t+1} * (G_{t+1} - q_{t+1}))``, with ``c_t = lambda * min(1, exp(log_rhos_t))``
+    and ``c_{t+1} = 0`` where step ``t`` is the last real step of its snippet.
+
+    :param rewards: ``[B, T, K]`` reward of task k for the transition taken at step t.
+    :param discounts: ``[B, T]`` ``gamma * (1 - terminated_t)``: 0 where ``s_{t+1}`` is terminal,
+        ``gamma`` on a time-limit truncation.
+    :param q_taken: ``[B, T, K]`` target critic ``Q_k(s_t, a_t)`` (minimum over the twins).
+        Only ``t >= 1`` is read: ``q_0`` never enters a target.
+    :param v_next: ``[B, T, K]`` target soft value ``V_k(s_{t+1})``.
+    :param log_rhos: ``[B, T, K]`` ``log pi_k(a_t|s_t) - log mu(a_t|s_t)``. Only ``t >= 1`` is read.
+    :param mask: ``[B, T]`` 1 for the snippet's real steps, 0 after its episode ended.
+    :param lambda_: trace decay ``lambda`` in [0, 1]; 0 gives one-step TD targets.
+    :return: ``[B, T, K]`` targets; entries at masked steps are meaningless and must not be used.
+    """
+    n_steps = rewards.shape[1]
+    valid = mask.bool()
+    traces = lambda_ * th.exp(th.clamp(log_rhos, max=0.0))
+    targets = th.empty_like(rewards)
+    bootstrap = v_next[:, -1]
+    for t in reversed(range(n_steps)):
+        if t < n_steps - 1:
+            # Retrace correction from the next step, cut where the snippet has no next real step.
+            # `where` rather than multiplication: values at masked steps may be garbage (inf, nan).
+            correction = traces[:, t + 1] * (targets[:, t + 1] - q_taken[:, t + 1])
+            bootstrap = v_next[:, t] + th.where(valid[:, t + 1, None], correction, th.zeros_like(correction))
+        targets[:, t] = rewards[:, t] + discounts[:, t, None] * bootstrap
+    return targets

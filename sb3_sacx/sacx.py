@@ -1,0 +1,713 @@
+"""SAC-X: Scheduled Auxiliary Control (Riedmiller et al., 2018, "Learning by Playing")."""
+
+import math
+from collections import deque
+from typing import Any, ClassVar, Optional, TypeVar, Union
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, PyTorchObs, Schedule
+from stable_baselines3.common.utils import get_parameters_by_name, polyak_update
+from stable_baselines3.common.vec_env import VecEnv
+from torch.nn import functional as F
+
+from sb3_sacx.buffers import SACXDictReplayBuffer, SACXReplayBuffer, SnippetSamples
+from sb3_sacx.policies import (
+    CnnPolicy,
+    MlpPolicy,
+    MultiInputPolicy,
+    SACXPolicy,
+    squashed_action_log_prob,
+    squashed_gaussian_sample,
+    task_diagonal,
+)
+from sb3_sacx.retrace import retrace_targets
+from sb3_sacx.schedulers import check_scheduler, make_scheduler
+from sb3_sacx.wrappers import MAIN_TASK_NAME
+
+SelfSACX = TypeVar("SelfSACX", bound="SACX")
+
+
+# Discrete heads aim at this fraction of the maximum entropy log|A| when target_entropy="auto"
+# (SAC-Discrete's 0.98 keeps the policies nearly uniform, which is too random for a sparse task).
+DISCRETE_TARGET_ENTROPY_FRACTION = 0.5
+
+
+class UnsupportedSpaceError(TypeError, ValueError):
+    """An observation or action space SACX cannot handle (both a wrong type and a bad value of ``env``)."""
+
+
+class UnknownTaskError(ValueError, KeyError):
+    """A task name that is not among the model's ``task_names``."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def find_task_names(env: VecEnv) -> tuple[str, ...]:
+    """
+    The intentions of an environment wrapped in :class:`sb3_sacx.AuxRewardWrapper`: ``("main", *aux_task_names)``.
+
+    :param env: the vectorised environment.
+    :return: task names, the main task first.
+    """
+    if not env.has_attr("aux_task_names"):
+        raise ValueError(
+            "SACX needs to know the auxiliary tasks: wrap your environment in sb3_sacx.AuxRewardWrapper(env, aux_tasks) "
+            "(or use a registered SparseLunarLander env, which already is)."
+        )
+    names_per_env = {tuple(names) for names in env.get_attr("aux_task_names")}
+    if len(names_per_env) != 1:
+        raise ValueError(f"All environments must have the same auxiliary tasks, got {sorted(names_per_env)}.")
+    return (MAIN_TASK_NAME, *names_per_env.pop())
+
+
+class SACX(OffPolicyAlgorithm):
+    """
+    Scheduled Auxiliary Control (SAC-X): one policy and one Q head per task, all trained off-policy on every
+    transition with Retrace, while a scheduler picks which intention acts.
+    Paper: https://arxiv.org/abs/1802.10567 (Riedmiller et al., 2018). Builds on SAC (Haarnoja et al., 2018).
+
+    Task 0 is the main task (the environment's reward); tasks 1..K-1 are the auxiliary tasks of the
+    :class:`sb3_sacx.AuxRewardWrapper` around the environment.
+
+    :param policy: the policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy, ...).
+    :param env: the environment to learn from (if registered in Gym, can be str); must carry an ``AuxRewardWrapper``.
+    :param learning_rate: learning rate for Adam, the same for actor, critics and temperatures;
+        it can be a function of the current progress remaining (from 1 to 0).
+    :param buffer_size: size of the replay buffer.
+    :param learning_starts: how many steps of uniformly random actions to collect before learning starts.
+    :param batch_size: transitions per gradient step: ``batch_size // retrace_steps`` snippets of
+        ``retrace_steps`` steps.
+    :param tau: soft update coefficient of the target critics ("Polyak update", between 0 and 1).
+    :param gamma: the discount factor.
+    :param train_freq: update the model every ``train_freq`` steps, or ``(n, "episode")``.
+    :param gradient_steps: gradient steps after each rollout (-1: as many as environment steps).
+    :param action_noise: not supported: the behaviour log-probabilities Retrace needs would be wrong.
+    :param replay_buffer_class: not supported: SACX uses its own snippet buffer.
+    :param replay_buffer_kwargs: keyword arguments of the replay buffer (e.g. ``handle_timeout_termination``).
+    :param optimize_memory_usage: not supported.
+    :param n_steps: not supported (> 1): Retrace replaces SB3's n-step returns.
+    :param ent_coef: entropy temperature ``alpha`` of every task (SAC's ``ent_coef``): a float fixes it, ``"auto"``
+        (or ``"auto_0.1"`` for an initial value of 0.1) learns one per task.
+    :param target_update_interval: update the target critics every ``target_update_interval`` gradient steps.
+    :param target_entropy: target entropy when learning the temperatures; ``"auto"`` is ``-|A|`` for Box actions
+        and ``0.5 log|A|`` for Discrete actions.
+    :param use_sde: not supported.
+    :param sde_sample_freq: not supported.
+    :param use_sde_at_warmup: not supported.
+    :param stats_window_size: window size of the rollout logging (episodes).
+    :param tensorboard_log: the log location for tensorboard (if None, no logging).
+    :param policy_kwargs: additional arguments for the policy (see :class:`sb3_sacx.policies.SACXPolicy`).
+    :param verbose: 0 no output, 1 info messages, 2 debug messages.
+    :param seed: seed for the pseudo random generators (also seeds a built-in scheduler).
+    :param device: device (cpu, cuda, ...) on which the code should be run.
+    :param retrace_steps: snippet length ``T`` of the Retrace targets (1 gives one-step TD targets).
+    :param retrace_lambda: Retrace's trace decay ``lambda`` in [0, 1].
+    :param scheduler: ``"sac-u"`` (uniform), ``"sac-q"`` (learned) or a scheduler object
+        (see :mod:`sb3_sacx.schedulers`).
+    :param schedule_period: ``xi``, steps an intention acts before the scheduler chooses again.
+    :param scheduler_kwargs: keyword arguments of a scheduler given by name (e.g. ``{"temperature": 0.1}``).
+    :param main_reward_scale: factor on the main reward inside the learner, so that a sparse main task's
+        values live on the scale of the auxiliary tasks' (returns of rewards in [0, 1] reach ``1/(1-gamma)``).
+        ``"auto"`` is ``1/(1-gamma)``; use 1.0 for a dense main reward. Logged returns are unscaled.
+    :param _init_setup_model: whether or not to build the network at the creation of the instance.
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    policy: SACXPolicy
+
+    def __init__(
+        self,
+        policy: Union[str, type[SACXPolicy]],
+        env: Union[GymEnv, str],
+        learning_rate: Union[float, Schedule] = 3e-4,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 10_000,
+        batch_size: int = 256,
+        tau: float = 0.005,
+        gamma: float = 0.99,
+        train_freq: Union[int, tuple[int, str]] = 1,
+        gradient_steps: int = 1,
+        action_noise: Optional[ActionNoise] = None,
+        replay_buffer_class: Optional[type[ReplayBuffer]] = None,
+        replay_buffer_kwargs: Optional[dict[str, Any]] = None,
+        optimize_memory_usage: bool = False,
+        n_steps: int = 1,
+        ent_coef: Union[str, float] = "auto",
+        target_update_interval: int = 1,
+        target_entropy: Union[str, float] = "auto",
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
+        use_sde_at_warmup: bool = False,
+        stats_window_size: int = 100,
+        tensorboard_log: Optional[str] = None,
+        policy_kwargs: Optional[dict[str, Any]] = None,
+        verbose: int = 0,
+        seed: Optional[int] = None,
+        device: Union[th.device, str] = "auto",
+        retrace_steps: int = 8,
+        retrace_lambda: float = 1.0,
+        scheduler: Union[str, object] = "sac-u",
+        schedule_period: int = 250,
+        scheduler_kwargs: Optional[dict[str, Any]] = None,
+        main_reward_scale: Union[str, float] = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        refuse_unsupported_options(
+            action_noise=action_noise,
+            replay_buffer_class=replay_buffer_class,
+            optimize_memory_usage=optimize_memory_usage,
+            n_steps=n_steps,
+            use_sde=use_sde,
+            sde_sample_freq=sde_sample_freq,
+            use_sde_at_warmup=use_sde_at_warmup,
+        )
+        check_hyperparameters(
+            retrace_steps=retrace_steps,
+            retrace_lambda=retrace_lambda,
+            schedule_period=schedule_period,
+            batch_size=batch_size,
+            scheduler=scheduler,
+            scheduler_kwargs=scheduler_kwargs,
+            main_reward_scale=main_reward_scale,
+            gamma=gamma,
+        )
+        super().__init__(
+            policy,
+            env,
+            learning_rate,
+            buffer_size,
+            learning_starts,
+            batch_size,
+            tau,
+            gamma,
+            train_freq,
+            gradient_steps,
+            action_noise=None,
+            replay_buffer_class=None,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            optimize_memory_usage=False,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            use_sde=False,
+            sde_support=False,
+            supported_action_spaces=None,
+        )
+        self.ent_coef = ent_coef
+        self.target_entropy = target_entropy
+        self.target_update_interval = target_update_interval
+        self.retrace_steps = retrace_steps
+        self.retrace_lambda = retrace_lambda
+        self.scheduler = scheduler
+        self.schedule_period = schedule_period
+        self.scheduler_kwargs = scheduler_kwargs
+        self.main_reward_scale = main_reward_scale
+        self.task_names: tuple[str, ...] = ()
+        if self.env is not None:
+            check_spaces(self.observation_space, self.action_space)
+            self.task_names = find_task_names(self.env)
+        self._episode_steps: Optional[np.ndarray] = None
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        if self.env is not None:
+            env_tasks = find_task_names(self.env)
+            if self.task_names and env_tasks != self.task_names:
+                raise ValueError(f"The environment's tasks {env_tasks} differ from the model's {self.task_names}.")
+            self.task_names = env_tasks
+        n_tasks = len(self.task_names)
+        self.replay_buffer_class = (
+            SACXDictReplayBuffer if isinstance(self.observation_space, spaces.Dict) else SACXReplayBuffer
+        )
+        self.replay_buffer_kwargs = {**self.replay_buffer_kwargs, "n_aux_tasks": n_tasks - 1}
+        if self.policy_kwargs.get("n_tasks", n_tasks) != n_tasks:
+            raise ValueError(f"policy_kwargs n_tasks={self.policy_kwargs['n_tasks']} but the environment has {n_tasks} tasks.")
+        self.policy_kwargs = {**self.policy_kwargs, "n_tasks": n_tasks}
+        super()._setup_model()
+        self._create_aliases()
+        self.batch_norm_stats = get_parameters_by_name(self.critic, ["running_"])
+        self.batch_norm_stats_target = get_parameters_by_name(self.critic_target, ["running_"])
+        self._setup_entropy(n_tasks)
+        if isinstance(self.scheduler, str):
+            self.scheduler = make_scheduler(self.scheduler, n_tasks, self.seed, self.scheduler_kwargs)
+        self._task_returns: deque = deque(maxlen=self._stats_window_size)
+
+    def _setup_entropy(self, n_tasks: int) -> None:
+        """One temperature per task, learned (``ent_coef="auto[_init]"``) or fixed, as in SB3's SAC."""
+        if self.target_entropy == "auto":
+            if isinstance(self.action_space, spaces.Discrete):
+                self.target_entropy = DISCRETE_TARGET_ENTROPY_FRACTION * math.log(self.action_space.n)
+            else:
+                self.target_entropy = -float(np.prod(self.action_space.shape))
+        self.target_entropy = float(self.target_entropy)
+        self.ent_coef_optimizer: Optional[th.optim.Adam] = None
+        if isinstance(self.ent_coef, str) and self.ent_coef.startswith("auto"):
+            init_value = float(self.ent_coef.split("_")[1]) if "_" in self.ent_coef else 1.0
+            if init_value <= 0.0:
+                raise ValueError(f"The initial value of ent_coef must be greater than 0, got {init_value}.")
+            self.log_ent_coef = th.full((n_tasks,), math.log(init_value), device=self.device).requires_grad_(True)
+            self.ent_coef_optimizer = th.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1))
+        else:
+            self.ent_coef_tensor = th.full((n_tasks,), float(self.ent_coef), device=self.device)
+
+    def _create_aliases(self) -> None:
+        self.actor = self.policy.actor
+        self.critic = self.policy.critic
+        self.critic_target = self.policy.critic_target
+
+    @property
+    def n_tasks(self) -> int:
+        """Number of intentions K, main task included."""
+        return len(self.task_names)
+
+    @property
+    def discrete(self) -> bool:
+        return isinstance(self.action_space, spaces.Discrete)
+
+    def _main_reward_scale(self) -> float:
+        return 1.0 / (1.0 - self.gamma) if self.main_reward_scale == "auto" else float(self.main_reward_scale)
+
+    def _ent_coefs(self) -> th.Tensor:
+        """:return: ``[K]`` current temperatures, detached."""
+        if self.ent_coef_optimizer is not None:
+            return th.exp(self.log_ent_coef.detach())
+        return self.ent_coef_tensor
+
+    # ------------------------------------------------------------------ acting
+
+    def task_index(self, task: Union[str, int, None]) -> int:
+        """
+        :param task: a task name, an index into ``task_names``, or None for the main task.
+        :return: the task's index.
+        """
+        if task is None:
+            return 0
+        if isinstance(task, str):
+            if task not in self.task_names:
+                raise UnknownTaskError(f"Unknown task {task!r}: this model's tasks are {self.task_names}.")
+            return self.task_names.index(task)
+        if isinstance(task, (int, np.integer)) and not isinstance(task, bool):
+            if not 0 <= task < self.n_tasks:
+                raise UnknownTaskError(
+                    f"Task index {task} is out of range: this model has {self.n_tasks} tasks {self.task_names}."
+                )
+            return int(task)
+        raise TypeError(f"task must be a task name, an index or None, got {type(task).__name__}.")
+
+    def predict(
+        self,
+        observation: Union[np.ndarray, dict[str, np.ndarray]],
+        state: Optional[tuple[np.ndarray, ...]] = None,
+        episode_start: Optional[np.ndarray] = None,
+        deterministic: bool = False,
+        task: Union[str, int, None] = None,
+    ) -> tuple[np.ndarray, Optional[tuple[np.ndarray, ...]]]:
+        """
+        Get the action of one intention (the main task's by default) for an observation.
+
+        :param observation: the input observation.
+        :param state: unused (no recurrent policies).
+        :param episode_start: unused.
+        :param deterministic: return deterministic actions.
+        :param task: name (or index) of the intention that acts; None for the main task.
+        :return: the action and the (unused) state.
+        """
+        return self.policy.predict(observation, state, episode_start, deterministic, task=self.task_index(task))
+
+    def _start_episodes(self) -> None:
+        """Every environment starts a new episode (the env was just reset)."""
+        self._episode_steps = np.zeros(self.n_envs, dtype=np.int64)
+        self._intentions = np.zeros(self.n_envs, dtype=np.int64)
+        self._episode_main_rewards: list[list[float]] = [[] for _ in range(self.n_envs)]
+        self._episode_task_returns = np.zeros((self.n_envs, self.n_tasks))
+        for env_index in range(self.n_envs):
+            self.scheduler.reset(env_index)
+
+    def _setup_learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        reset_num_timesteps: bool = True,
+        tb_log_name: str = "run",
+        progress_bar: bool = False,
+    ) -> tuple[int, BaseCallback]:
+        env_is_reset = reset_num_timesteps or self._last_obs is None
+        result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+        if env_is_reset or self._episode_steps is None or len(self._episode_steps) != self.n_envs:
+            self._start_episodes()
+        return result
+
+    def _sample_action(
+        self, learning_starts: int, action_noise: Optional[ActionNoise] = None, n_envs: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """
+        Act with each environment's scheduled intention, and remember ``log mu(a|s)`` for Retrace.
+
+        :return: the action for the env and the action as stored (squashed to [-1, 1] for Box).
+        """
+        assert self._episode_steps is not None
+        for env_index in np.flatnonzero(self._episode_steps % self.schedule_period == 0):
+            self._intentions[env_index] = self.scheduler.select(int(env_index), int(self._episode_steps[env_index]))
+        if self.num_timesteps < learning_starts:
+            unscaled_action = np.array([self.action_space.sample() for _ in range(n_envs)])
+            buffer_action = self.policy.scale_action(unscaled_action) if not self.discrete else unscaled_action
+            self._behaviour_log_probs = np.full(n_envs, self._uniform_log_density())
+        else:
+            buffer_action, self._behaviour_log_probs = self._act(self._last_obs)
+        action = buffer_action if self.discrete else self.policy.unscale_action(buffer_action)
+        return action, buffer_action
+
+    def _uniform_log_density(self) -> float:
+        """``log mu`` of SB3's uniform warm-up actions, in the policy's (squashed) action space."""
+        if self.discrete:
+            return -math.log(self.action_space.n)
+        return -float(np.prod(self.action_space.shape)) * math.log(2.0)
+
+    def _act(self, observation: Union[np.ndarray, dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        self.policy.set_training_mode(False)
+        obs_tensor, _ = self.policy.obs_to_tensor(observation)
+        with th.no_grad():
+            tasks = th.as_tensor(self._intentions, device=self.device)
+            actions, log_probs = self.actor.act(obs_tensor, tasks)
+        actions = actions.cpu().numpy()
+        if not self.discrete:
+            actions = actions.reshape((-1, *self.action_space.shape))
+        return actions, log_probs.cpu().numpy()
+
+    def _store_transition(
+        self,
+        replay_buffer: ReplayBuffer,
+        buffer_action: np.ndarray,
+        new_obs: Union[np.ndarray, dict[str, np.ndarray]],
+        reward: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        replay_buffer.stage_behaviour(self._behaviour_log_probs, self._intentions)  # type: ignore[attr-defined]
+        super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
+        main_rewards = self._vec_normalize_env.get_original_reward() if self._vec_normalize_env is not None else reward
+        self._track_episodes(main_rewards, dones, infos)
+
+    def _track_episodes(self, main_rewards: np.ndarray, dones: np.ndarray, infos: list[dict[str, Any]]) -> None:
+        """Per-task returns for the logs, and the scheduler's episode ends."""
+        assert self._episode_steps is not None
+        self._episode_steps += 1
+        for env_index, info in enumerate(infos):
+            self._episode_main_rewards[env_index].append(float(main_rewards[env_index]))
+            self._episode_task_returns[env_index] += [main_rewards[env_index], *info["aux_rewards"]]
+            if dones[env_index]:
+                self._task_returns.append(self._episode_task_returns[env_index].copy())
+                self.scheduler.episode_end(env_index, np.asarray(self._episode_main_rewards[env_index]))
+                self.scheduler.reset(env_index)
+                self._episode_steps[env_index] = 0
+                self._episode_main_rewards[env_index] = []
+                self._episode_task_returns[env_index] = 0.0
+
+    def dump_logs(self) -> None:
+        if len(self._task_returns) > 0:
+            mean_returns = np.mean(self._task_returns, axis=0)
+            for name, mean_return in zip(self.task_names, mean_returns):
+                self.logger.record(f"rollout/return_{name}", float(mean_return))
+        for name, probability in zip(self.task_names, self.scheduler.probabilities()):
+            self.logger.record(f"scheduler/p_{name}", float(probability))
+        super().dump_logs()
+
+    def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
+        env = self._wrap_env(env, self.verbose)
+        if self.task_names and find_task_names(env) != self.task_names:
+            raise ValueError(f"The new environment's tasks {find_task_names(env)} differ from the model's {self.task_names}.")
+        super().set_env(env, force_reset)
+
+    # ------------------------------------------------------------------ learning
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        self.policy.set_training_mode(True)
+        optimizers = [self.actor.optimizer, self.critic.optimizer]
+        if self.ent_coef_optimizer is not None:
+            optimizers.append(self.ent_coef_optimizer)
+        self._update_learning_rate(optimizers)
+
+        stats: list[dict[str, th.Tensor]] = []
+        for _ in range(gradient_steps):
+            snippets = self.replay_buffer.sample_snippets(  # type: ignore[union-attr]
+                batch_size // self.retrace_steps, self.retrace_steps, env=self._vec_normalize_env
+            )
+            stats.append(self._gradient_step(snippets))
+            self._n_updates += 1
+            if self._n_updates % self.target_update_interval == 0:
+                polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+                polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
+        self._record_train_stats(stats)
+
+    def _record_train_stats(self, stats: list[dict[str, th.Tensor]]) -> None:
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        means = {key: th.stack([step[key] for step in stats]).mean(dim=0).cpu().numpy() for key in stats[0]}
+        self.logger.record("train/actor_loss", float(means["actor_loss"].sum()))
+        self.logger.record("train/critic_loss", float(means["critic_loss"].sum()))
+        self.logger.record("train/ent_coef", float(means["ent_coef"][0]))
+        for key in ("critic_loss", "actor_loss", "ent_coef", "q_value", "entropy"):
+            for name, value in zip(self.task_names, means[key]):
+                self.logger.record(f"train/{key}_{name}", float(value))
+
+    def _gradient_step(self, snippets: SnippetSamples) -> dict[str, th.Tensor]:
+        """
+        One update of temperatures, critics and actor on ``B`` snippets of ``T`` steps.
+
+        The snippet's states ``s_0..s_T`` go through the actor once: ``s_0..s_{T-1}`` serve the actor and
+        temperature losses, ``s_1..s_T`` the soft values and importance weights of the Retrace targets.
+        """
+        n_snippets, n_steps = snippets.mask.shape
+        mask = snippets.mask
+        states = snippet_states(snippets.observations, snippets.next_observations)
+        all_states = take_steps(states, 0, n_steps + 1)
+        current_states = take_steps(states, 0, n_steps)
+        next_states = take_steps(states, 1, n_steps + 1)
+        actions = snippets.actions
+
+        # Policy terms of every head at every state (one actor pass)
+        if self.discrete:
+            log_pi = self.actor.log_probs(all_states).view(n_snippets, n_steps + 1, self.n_tasks, -1)
+            neg_entropy = (log_pi.exp() * log_pi).sum(dim=-1)
+        else:
+            mean, log_std = self.actor.gaussian_params(all_states)
+            pi_actions, neg_entropy = squashed_gaussian_sample(mean, log_std)
+            per_step = (n_snippets, n_steps + 1, self.n_tasks)
+            mean, log_std, pi_actions = mean.view(*per_step, -1), log_std.view(*per_step, -1), pi_actions.view(*per_step, -1)
+            neg_entropy = neg_entropy.view(per_step)
+
+        # Temperatures (SAC eq. 18), one per task
+        ent_coefs = self._ent_coefs()
+        if self.ent_coef_optimizer is not None:
+            ent_coef_loss = -(self.log_ent_coef * masked_mean((neg_entropy[:, :n_steps] + self.target_entropy).detach(), mask))
+            self.ent_coef_optimizer.zero_grad()
+            ent_coef_loss.sum().backward()
+            self.ent_coef_optimizer.step()
+
+        # Policy evaluation: Retrace targets from the target critics
+        with th.no_grad():
+            if self.discrete:
+                next_log_pi = log_pi[:, 1:]
+                next_q = self.critic_target(next_states).min(dim=0).values.view_as(next_log_pi)
+                v_next = (next_log_pi.exp() * (next_q - ent_coefs[:, None] * next_log_pi)).sum(dim=-1)
+                taken = actions.long().view(n_snippets, n_steps, 1, 1).expand(-1, -1, self.n_tasks, 1)
+                # Q and log pi of a_t at s_t, for t >= 1, are read at next_states[t - 1]
+                q_taken = next_q[:, :-1].gather(-1, taken[:, 1:]).squeeze(-1)
+                log_pi_taken = next_log_pi[:, :-1].gather(-1, taken[:, 1:]).squeeze(-1)
+            else:
+                # At s_{t+1}: the K heads' own actions (soft values) and a_{t+1}, the next action taken (Retrace)
+                next_actions = th.cat([pi_actions[:, 1:], F.pad(actions[:, 1:], (0, 0, 0, 1))[:, :, None]], dim=2)
+                next_q = self.critic_target(next_states, next_actions.flatten(0, 1).detach()).min(dim=0).values
+                next_q = next_q.view(n_snippets, n_steps, self.n_tasks + 1, self.n_tasks)
+                v_next = task_diagonal(next_q) - ent_coefs * neg_entropy[:, 1:]
+                q_taken = next_q[:, :-1, -1]
+                log_pi_taken = squashed_action_log_prob(mean[:, 1:n_steps], log_std[:, 1:n_steps], actions[:, 1:, None])
+            log_rhos = F.pad(log_pi_taken - snippets.behaviour_log_probs[:, 1:, None], (0, 0, 1, 0))
+            targets = retrace_targets(
+                rewards=self._task_rewards(snippets),
+                discounts=self.gamma * (1.0 - snippets.terminations),
+                q_taken=F.pad(q_taken, (0, 0, 1, 0)),
+                v_next=v_next,
+                log_rhos=log_rhos,
+                mask=mask,
+                lambda_=self.retrace_lambda,
+            )
+
+        # Critics regress on the targets (0.5 * sum over critics of the MSE, per task, as SB3's SAC)
+        if self.discrete:
+            all_q = self.critic(current_states)
+            taken = actions.long().view(1, n_snippets * n_steps, 1, 1).expand(all_q.shape[0], -1, self.n_tasks, 1)
+            current_q = all_q.gather(-1, taken).squeeze(-1)
+        else:
+            current_q = self.critic(current_states, actions.flatten(0, 1)[:, None]).squeeze(2)
+        current_q = current_q.view(-1, n_snippets, n_steps, self.n_tasks)
+        critic_loss = 0.5 * masked_mean((current_q - targets).pow(2), mask).sum(dim=0)
+        self.critic.optimizer.zero_grad()
+        critic_loss.sum().backward()
+        self.critic.optimizer.step()
+
+        # Policy improvement: E_s[ E_{a~pi_k}[ alpha_k log pi_k(a|s) - Q_k(s, a) ] ] per task
+        self.critic.q_net.requires_grad_(False)  # gradients reach the actor through the actions only
+        if self.discrete:
+            pi_log = log_pi[:, :n_steps]
+            q_pi = self.critic(current_states).min(dim=0).values.view_as(pi_log)
+            actor_terms = (pi_log.exp() * (ent_coefs[:, None] * pi_log - q_pi)).sum(dim=-1)
+            q_report = (pi_log.exp() * q_pi).sum(dim=-1)
+        else:
+            q_pi = self.critic(current_states, pi_actions[:, :n_steps].flatten(0, 1)).min(dim=0).values
+            q_report = task_diagonal(q_pi).view(n_snippets, n_steps, self.n_tasks)
+            actor_terms = ent_coefs * neg_entropy[:, :n_steps] - q_report
+        self.critic.q_net.requires_grad_(True)
+        actor_loss = masked_mean(actor_terms, mask)
+        self.actor.optimizer.zero_grad()
+        actor_loss.sum().backward()
+        self.actor.optimizer.step()
+
+        return {
+            "critic_loss": critic_loss.detach(),
+            "actor_loss": actor_loss.detach(),
+            "ent_coef": ent_coefs,
+            "q_value": masked_mean(q_report.detach(), mask),
+            "entropy": -masked_mean(neg_entropy[:, :n_steps].detach(), mask),
+        }
+
+    def _task_rewards(self, snippets: SnippetSamples) -> th.Tensor:
+        """
+        ``[B, T, K]`` rewards as the learner sees them: the main reward scaled by ``main_reward_scale``; the
+        auxiliary rewards with the value of an absorbing state added where the episode ended at rest
+        (``r + gamma * r / (1 - gamma)``, SPEC section 3), so that resting is not worth less than flying on.
+        """
+        absorbing_value = self.gamma / (1.0 - self.gamma) * snippets.aux_rewards * snippets.aux_absorbing[..., None]
+        main = snippets.main_rewards[..., None] * self._main_reward_scale()
+        return th.cat([main, snippets.aux_rewards + absorbing_value], dim=-1)
+
+    # ------------------------------------------------------------------ saving
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "actor", "critic", "critic_target"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        state_dicts = ["policy", "actor.optimizer", "critic.optimizer"]
+        if self.ent_coef_optimizer is not None:
+            return [*state_dicts, "ent_coef_optimizer"], ["log_ent_coef"]
+        return state_dicts, ["ent_coef_tensor"]
+
+    def learn(
+        self: SelfSACX,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "SACX",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfSACX:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+
+def masked_mean(values: th.Tensor, mask: th.Tensor) -> th.Tensor:
+    """
+    Mean over the snippets' real steps.
+
+    :param values: ``[..., B, T, K]``
+    :param mask: ``[B, T]``
+    :return: ``[..., K]``
+    """
+    weights = mask[..., None]
+    return (values * weights).sum(dim=(-3, -2)) / weights.sum().clamp(min=1.0)
+
+
+def snippet_states(observations: PyTorchObs, next_observations: PyTorchObs) -> PyTorchObs:
+    """
+    ``[B, T, ...]`` twice -> ``[B, T + 1, ...]``: the states ``s_0..s_T`` of each snippet.
+    Within a snippet ``s_{t+1}`` is ``next_observations[t]``; only ``s_0`` comes from ``observations``.
+    """
+    if isinstance(observations, dict):
+        return {key: snippet_states(observations[key], next_observations[key]) for key in observations}
+    return th.cat([observations[:, :1], next_observations], dim=1)
+
+
+def take_steps(states: PyTorchObs, start: int, stop: int) -> PyTorchObs:
+    """``[B, T + 1, ...] -> [B * (stop - start), ...]``: steps ``start..stop-1`` of every snippet, flattened."""
+    if isinstance(states, dict):
+        return {key: take_steps(value, start, stop) for key, value in states.items()}
+    return states[:, start:stop].flatten(0, 1)
+
+
+def refuse_unsupported_options(**options: Any) -> None:
+    """Raise a clear error for SAC options that SACX does not support."""
+    defaults = dict(
+        action_noise=None,
+        replay_buffer_class=None,
+        optimize_memory_usage=False,
+        n_steps=1,
+        use_sde=False,
+        sde_sample_freq=-1,
+        use_sde_at_warmup=False,
+    )
+    reasons = dict(
+        action_noise="Retrace needs the exact behaviour log-probability of each action, which noise would falsify",
+        replay_buffer_class="SACX samples trajectory snippets from its own buffer (sb3_sacx.buffers.SACXReplayBuffer)",
+        optimize_memory_usage="snippets need stored next observations",
+        n_steps="Retrace (retrace_steps) replaces SB3's n-step returns",
+        use_sde="state-dependent exploration is not implemented for multi-head policies",
+        sde_sample_freq="state-dependent exploration is not implemented for multi-head policies",
+        use_sde_at_warmup="state-dependent exploration is not implemented for multi-head policies",
+    )
+    for name, value in options.items():
+        if value is not None and value is not False and value != defaults[name]:
+            raise ValueError(f"SACX does not support {name}={value!r}: {reasons[name]}. Leave {name} at its default.")
+
+
+def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
+    """Raise a clear error for spaces SACX cannot handle."""
+    if isinstance(action_space, spaces.Box):
+        if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+            raise UnsupportedSpaceError(
+                f"SACX squashes actions with tanh and needs a bounded Box action space, got {action_space}: "
+                "give the action space finite low and high."
+            )
+    elif not isinstance(action_space, spaces.Discrete):
+        raise UnsupportedSpaceError(
+            f"SACX supports Box and Discrete action spaces, got {type(action_space).__name__} ({action_space})."
+        )
+    if not isinstance(observation_space, (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Dict)):
+        raise UnsupportedSpaceError(f"SACX does not support {type(observation_space).__name__} observation spaces.")
+
+
+def check_hyperparameters(
+    retrace_steps: Any,
+    retrace_lambda: Any,
+    schedule_period: Any,
+    batch_size: Any,
+    scheduler: Any,
+    scheduler_kwargs: Any,
+    main_reward_scale: Any,
+    gamma: Any,
+) -> None:
+    """Raise a clear error for a SAC-X hyperparameter of the wrong type or out of range."""
+    for name, value in (("retrace_steps", retrace_steps), ("schedule_period", schedule_period), ("batch_size", batch_size)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r}).")
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}.")
+    if batch_size < retrace_steps:
+        raise ValueError(
+            f"batch_size={batch_size} is smaller than retrace_steps={retrace_steps}: a gradient step uses "
+            "batch_size // retrace_steps snippets, so batch_size must be at least retrace_steps."
+        )
+    if not isinstance(retrace_lambda, (int, float, np.floating, np.integer)) or isinstance(retrace_lambda, bool):
+        raise TypeError(f"retrace_lambda must be a float in [0, 1], got {type(retrace_lambda).__name__}.")
+    if not 0.0 <= retrace_lambda <= 1.0:
+        raise ValueError(f"retrace_lambda must be in [0, 1], got {retrace_lambda}.")
+    if not 0.0 <= gamma < 1.0:
+        raise ValueError(f"gamma must be in [0, 1), got {gamma}.")
+    check_scheduler(scheduler, scheduler_kwargs)
+    if isinstance(main_reward_scale, str):
+        if main_reward_scale != "auto":
+            raise ValueError(f"main_reward_scale must be 'auto' or a positive float, got {main_reward_scale!r}.")
+    elif not isinstance(main_reward_scale, (int, float, np.floating, np.integer)) or isinstance(main_reward_scale, bool):
+        raise TypeError(f"main_reward_scale must be 'auto' or a positive float, got {type(main_reward_scale).__name__}.")
+    elif not main_reward_scale > 0:
+        raise ValueError(f"main_reward_scale must be > 0, got {main_reward_scale}.")

@@ -1,0 +1,202 @@
+"""
+Schedulers choose which intention acts for the next ``schedule_period`` steps of an episode
+(Riedmiller et al., 2018, section 4.2): SAC-U draws uniformly, SAC-Q learns from main-task returns.
+
+A scheduler is any object with ``reset``, ``select``, ``episode_end`` and ``probabilities`` as in
+:class:`Scheduler`; it is pickled with the model, so its state survives ``save``/``load``.
+"""
+
+from abc import ABC, abstractmethod
+from typing import Optional, Union
+
+import numpy as np
+
+
+def softmax(values: np.ndarray, temperature: float) -> np.ndarray:
+    """
+    Numerically stable ``softmax(values / temperature)``.
+
+    :param values: ``[K]`` preferences.
+    :param temperature: ``eta > 0``; lower is greedier.
+    :return: ``[K]`` probabilities.
+    """
+    logits = np.asarray(values, dtype=np.float64) / temperature
+    weights = np.exp(logits - logits.max())
+    return weights / weights.sum()
+
+
+def returns_from_segments(main_rewards: np.ndarray, segment_starts: list[int]) -> np.ndarray:
+    """
+    Main-task return collected from the start of each segment to the end of the episode.
+
+    :param main_rewards: ``[episode_length]`` main reward of every step.
+    :param segment_starts: step at which each segment started (0, xi, 2 xi, ...).
+    :return: ``[n_segments]`` undiscounted returns.
+    """
+    returns_to_go = np.cumsum(np.asarray(main_rewards, dtype=np.float64)[::-1])[::-1]
+    episode_length = len(returns_to_go)
+    return np.array([returns_to_go[start] if start < episode_length else 0.0 for start in segment_starts])
+
+
+class Scheduler(ABC):
+    """
+    Chooses the acting intention, one schedule per environment.
+
+    :param n_tasks: number of intentions K (main task included).
+    :param seed: seed of the scheduler's own random generator.
+    """
+
+    def __init__(self, n_tasks: int, seed: Optional[int] = None) -> None:
+        if n_tasks < 1:
+            raise ValueError(f"A scheduler needs at least one task, got n_tasks={n_tasks}.")
+        self.n_tasks = n_tasks
+        self.rng = np.random.default_rng(seed)
+        # (step, task) of every segment scheduled so far in the running episode, per environment
+        self._histories: dict[int, list[tuple[int, int]]] = {}
+
+    def reset(self, env_index: int) -> None:
+        """Environment ``env_index`` starts an episode."""
+        self._histories[env_index] = []
+
+    def select(self, env_index: int, step: int) -> int:
+        """
+        :param env_index: which environment.
+        :param step: steps taken so far in this episode (0, xi, 2 xi, ...).
+        :return: index of the task that acts from ``step`` for the next ``schedule_period`` steps.
+        """
+        history = self._histories.setdefault(env_index, [])
+        task = int(self.rng.choice(self.n_tasks, p=self._choice_probabilities(tuple(task for _, task in history))))
+        history.append((step, task))
+        return task
+
+    def episode_end(self, env_index: int, main_rewards: np.ndarray) -> None:
+        """
+        :param env_index: which environment's episode ended.
+        :param main_rewards: ``[episode_length]`` main reward of every step of the episode.
+        """
+        self._learn(self._histories.get(env_index, []), np.asarray(main_rewards, dtype=np.float64))
+        self._histories[env_index] = []
+
+    def probabilities(self) -> np.ndarray:
+        """:return: ``[K]`` choice probabilities at an episode's start."""
+        return self._choice_probabilities(())
+
+    @abstractmethod
+    def _choice_probabilities(self, previous_tasks: tuple[int, ...]) -> np.ndarray:
+        """Probabilities of the next task given the tasks already scheduled in this episode."""
+
+    @abstractmethod
+    def _learn(self, history: list[tuple[int, int]], main_rewards: np.ndarray) -> None:
+        """Update from a finished episode's schedule ``(step, task)`` and its main rewards."""
+
+
+class UniformScheduler(Scheduler):
+    """SAC-U: every intention is drawn uniformly at random at the start of each segment."""
+
+    def _choice_probabilities(self, previous_tasks: tuple[int, ...]) -> np.ndarray:
+        return np.full(self.n_tasks, 1.0 / self.n_tasks)
+
+    def _learn(self, history: list[tuple[int, int]], main_rewards: np.ndarray) -> None:
+        """SAC-U learns nothing from episodes."""
+
+
+class QScheduler(Scheduler):
+    """
+    SAC-Q (Riedmiller et al., 2018, eq. 8-9): a table ``Q_S(T_0..T_{h-1}, T_h)`` of the main-task return
+    earned from segment h on when intention ``T_h`` follows the schedule so far; segment h draws
+    ``T_h ~ (1 - epsilon) * softmax(Q_S(T_0..T_{h-1}, .) / temperature) + epsilon / K``.
+    Unvisited entries are 0, so it starts as SAC-U.
+
+    :param n_tasks: number of intentions K.
+    :param temperature: softmax temperature ``eta``; main returns are 0/1 on sparse tasks, so keep it ~0.1.
+    :param epsilon: probability mass spread uniformly, so that every intention keeps acting.
+    :param step_size: constant step size of the table update; ``None`` uses a running mean.
+    :param seed: seed of the scheduler's random generator.
+    """
+
+    def __init__(
+        self,
+        n_tasks: int,
+        temperature: float = 0.1,
+        epsilon: float = 0.2,
+        step_size: Optional[float] = None,
+        seed: Optional[int] = None,
+    ) -> None:
+        super().__init__(n_tasks, seed)
+        if not temperature > 0:
+            raise ValueError(f"SAC-Q's temperature must be > 0, got {temperature}.")
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"SAC-Q's epsilon must be in [0, 1], got {epsilon}.")
+        if step_size is not None and not 0.0 < step_size <= 1.0:
+            raise ValueError(f"SAC-Q's step_size must be in (0, 1] or None (running mean), got {step_size}.")
+        self.temperature = temperature
+        self.epsilon = epsilon
+        self.step_size = step_size
+        self.q_table: dict[tuple[int, ...], np.ndarray] = {}
+        self.visit_counts: dict[tuple[int, ...], np.ndarray] = {}
+
+    def _choice_probabilities(self, previous_tasks: tuple[int, ...]) -> np.ndarray:
+        values = self.q_table.get(previous_tasks, np.zeros(self.n_tasks))
+        return (1.0 - self.epsilon) * softmax(values, self.temperature) + self.epsilon / self.n_tasks
+
+    def _learn(self, history: list[tuple[int, int]], main_rewards: np.ndarray) -> None:
+        segment_returns = returns_from_segments(main_rewards, [step for step, _ in history])
+        tasks = [task for _, task in history]
+        for h, (task, segment_return) in enumerate(zip(tasks, segment_returns)):
+            previous_tasks = tuple(tasks[:h])
+            values = self.q_table.setdefault(previous_tasks, np.zeros(self.n_tasks))
+            counts = self.visit_counts.setdefault(previous_tasks, np.zeros(self.n_tasks, dtype=np.int64))
+            counts[task] += 1
+            step_size = 1.0 / counts[task] if self.step_size is None else self.step_size
+            values[task] += step_size * (segment_return - values[task])
+
+
+SCHEDULERS: dict[str, type[Scheduler]] = {"sac-u": UniformScheduler, "sac-q": QScheduler}
+SCHEDULER_METHODS = ("reset", "select", "episode_end", "probabilities")
+
+
+def check_scheduler(scheduler: Union[str, object], scheduler_kwargs: Optional[dict]) -> None:
+    """
+    Raise a clear error for a scheduler argument SACX cannot use.
+
+    :param scheduler: ``"sac-u"``, ``"sac-q"`` or an object with ``reset``, ``select``, ``episode_end`` and
+        ``probabilities``.
+    :param scheduler_kwargs: keyword arguments of a scheduler given by name.
+    """
+    if isinstance(scheduler, str):
+        if scheduler.lower() not in SCHEDULERS:
+            raise ValueError(f"Unknown scheduler {scheduler!r}: use one of {sorted(SCHEDULERS)} or pass a scheduler object.")
+    else:
+        missing = [name for name in SCHEDULER_METHODS if not callable(getattr(scheduler, name, None))]
+        if missing:
+            raise TypeError(
+                f"scheduler must be 'sac-u', 'sac-q' or an object with {', '.join(SCHEDULER_METHODS)}; "
+                f"{type(scheduler).__name__} lacks {', '.join(missing)}."
+            )
+    if scheduler_kwargs is not None and not isinstance(scheduler_kwargs, dict):
+        raise TypeError(f"scheduler_kwargs must be a dict, got {type(scheduler_kwargs).__name__}.")
+    if scheduler_kwargs and not isinstance(scheduler, str):
+        raise ValueError(
+            "scheduler_kwargs only applies to a scheduler given by name: configure your scheduler object directly."
+        )
+
+
+def make_scheduler(
+    scheduler: Union[str, object], n_tasks: int, seed: Optional[int], scheduler_kwargs: Optional[dict]
+) -> object:
+    """
+    Build a scheduler from its name; a scheduler object is returned as it is.
+
+    :param scheduler: ``"sac-u"``, ``"sac-q"`` or a scheduler object.
+    :param n_tasks: number of intentions K.
+    :param seed: seed for a built-in scheduler's random generator.
+    :param scheduler_kwargs: extra keyword arguments of a built-in scheduler.
+    :return: the scheduler.
+    """
+    check_scheduler(scheduler, scheduler_kwargs)
+    if not isinstance(scheduler, str):
+        return scheduler
+    try:
+        return SCHEDULERS[scheduler.lower()](n_tasks, seed=seed, **(scheduler_kwargs or {}))
+    except TypeError as error:
+        raise TypeError(f"Invalid scheduler_kwargs for {scheduler!r}: {error}") from error
