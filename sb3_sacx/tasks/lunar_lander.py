@@ -1,0 +1,228 @@
+"""
+Sparse-reward LunarLander with the five auxiliary tasks of SAC-X's seed (see SPEC §3).
+
+Observation: ``[x, y, vx, vy, angle, angular_velocity, leg0_contact, leg1_contact]``; the pad is at
+``x`` in [-0.2, 0.2], ``y = 0``. The two leg flags are read from Box2D after every step, because
+gymnasium's own flags go stale when a leg slides from one ground edge onto the next.
+"""
+
+from collections import OrderedDict
+from typing import Any, Optional, SupportsFloat, Union
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.envs.box2d.lunar_lander import LunarLander, heuristic
+
+from sb3_sacx.wrappers import AuxRewardWrapper, AuxTaskFn
+
+#: Half-width of the landing pad, in observation units of x.
+PAD_HALF_WIDTH = 0.2
+
+# Indices into the observation vector
+_X, _Y, _VX, _VY, _ANGLE, _ANGULAR_VELOCITY, _LEG0, _LEG1 = range(8)
+
+
+def box2d_leg_contacts(env: gym.Env) -> np.ndarray:
+    """
+    Whether each leg touches the ground, read from Box2D's contact list rather than gymnasium's flags.
+
+    :param env: A LunarLander env, possibly wrapped.
+    :return: float32 array of shape (2,), 1.0 where the leg touches.
+    """
+    legs = env.unwrapped.legs  # type: ignore[attr-defined]
+    return np.array([float(any(edge.contact.touching for edge in leg.contacts)) for leg in legs], dtype=np.float32)
+
+
+def _at_rest(env: gym.Env, terminated: bool, obs: np.ndarray) -> bool:
+    """
+    Whether the step ended the episode with the lander at rest (not a crash, not off screen).
+
+    :param env: The LunarLander env, possibly wrapped.
+    :param terminated: The step's ``terminated`` flag.
+    :param obs: The step's observation.
+    :return: True when the episode ended because the Box2D body fell asleep on the ground.
+    """
+    lunar: Any = env.unwrapped
+    return bool(terminated and not lunar.lander.awake and not lunar.game_over and abs(obs[_X]) < 1.0)
+
+
+class SparseLandingWrapper(gym.Wrapper):
+    """
+    Replace LunarLander's dense reward with the sparse SAC-X main reward.
+
+    Reward is 1.0 on the step the lander lands successfully (the episode terminates with the lander
+    at rest, ``|x| <= 0.2`` and both legs touching according to Box2D) and 0.0 on every other step.
+    ``info`` gains, on every step: ``dense_reward`` (gymnasium's reward), ``leg_contacts`` (Box2D),
+    ``is_success`` (True only on the landing step) and ``aux_absorbing`` (True on a step that ends the
+    episode at rest). ``leg_contacts`` is also written into observation entries 6 and 7.
+
+    :param env: A LunarLander env (``continuous`` either way), possibly wrapped.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        if not isinstance(env.unwrapped, LunarLander):
+            raise TypeError(f"SparseLandingWrapper needs a LunarLander env, got {type(env.unwrapped).__name__}")
+        super().__init__(env)
+
+    def reset(
+        self, *, seed: Optional[int] = None, options: Optional[dict[str, Any]] = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """
+        Reset the env and write Box2D leg contacts into the observation and ``info``.
+
+        :param seed: Seed for the wrapped env.
+        :param options: Options for the wrapped env.
+        :return: ``(obs, info)``.
+        """
+        obs, info = self.env.reset(seed=seed, options=options)
+        contacts = box2d_leg_contacts(self.env)
+        return self._with_contacts(obs, contacts), {**info, "leg_contacts": contacts}
+
+    def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        """
+        Step the env and replace its reward with the sparse landing reward.
+
+        :param action: Action for the wrapped env.
+        :return: ``(obs, sparse_reward, terminated, truncated, info)``.
+        """
+        obs, dense_reward, terminated, truncated, info = self.env.step(action)
+        contacts = box2d_leg_contacts(self.env)
+        obs = self._with_contacts(obs, contacts)
+        at_rest = _at_rest(self.env, terminated, obs)
+        success = bool(at_rest and abs(obs[_X]) <= PAD_HALF_WIDTH and np.all(contacts == 1.0))
+        info = {
+            **info,
+            "dense_reward": float(dense_reward),
+            "leg_contacts": contacts,
+            # Set on every step: the outer TimeLimit may truncate the episode, and only then would a
+            # last-step-only key be missing where SB3 reads it
+            "is_success": success,
+            "aux_absorbing": at_rest,
+        }
+        return obs, 1.0 if success else 0.0, terminated, truncated, info
+
+    @staticmethod
+    def _with_contacts(obs: np.ndarray, contacts: np.ndarray) -> np.ndarray:
+        # A copy, so the array the inner env returned is never modified behind its back
+        obs = np.array(obs, dtype=np.float32)
+        obs[_LEG0 : _LEG1 + 1] = contacts
+        return obs
+
+
+def _shaping_to_unit(shaping: float) -> float:
+    """
+    Map the seed's shaping term (at most 2 when fully satisfied) to a reward in [0, 1].
+
+    :param shaping: The seed's shaping value.
+    :return: ``clip(shaping / 2, 0, 1)``.
+    """
+    return float(np.clip(shaping / 2.0, 0.0, 1.0))
+
+
+def touch(obs: np.ndarray, action: Any, next_obs: np.ndarray, info: dict[str, Any]) -> float:
+    """
+    Legs on the ground: ``(leg0 + leg1) / 2`` from ``info["leg_contacts"]`` (Box2D).
+
+    :param obs: Observation before the step (unused).
+    :param action: Action taken (unused).
+    :param next_obs: Observation after the step (unused).
+    :param info: Step info; must contain ``leg_contacts`` (see :class:`SparseLandingWrapper`).
+    :return: Reward in [0, 1].
+    """
+    if "leg_contacts" not in info:
+        raise KeyError("The touch task needs info['leg_contacts']: wrap the LunarLander env in SparseLandingWrapper")
+    contacts = info["leg_contacts"]
+    return _shaping_to_unit(float(contacts[0]) + float(contacts[1]))
+
+
+def hover_planar(obs: np.ndarray, action: Any, next_obs: np.ndarray, info: dict[str, Any]) -> float:
+    """
+    No planar motion: ``(2 - (|vx| + |vy|)) / 2``, clipped to [0, 1].
+
+    :param obs: Observation before the step (unused).
+    :param action: Action taken (unused).
+    :param next_obs: Observation after the step.
+    :param info: Step info (unused).
+    :return: Reward in [0, 1].
+    """
+    return _shaping_to_unit(2.0 - (abs(float(next_obs[_VX])) + abs(float(next_obs[_VY]))))
+
+
+def hover_angular(obs: np.ndarray, action: Any, next_obs: np.ndarray, info: dict[str, Any]) -> float:
+    """
+    No rotation: ``(2 - |angular_velocity|) / 2``, clipped to [0, 1].
+
+    :param obs: Observation before the step (unused).
+    :param action: Action taken (unused).
+    :param next_obs: Observation after the step.
+    :param info: Step info (unused).
+    :return: Reward in [0, 1].
+    """
+    return _shaping_to_unit(2.0 - abs(float(next_obs[_ANGULAR_VELOCITY])))
+
+
+def upright(obs: np.ndarray, action: Any, next_obs: np.ndarray, info: dict[str, Any]) -> float:
+    """
+    Body level: ``(2 - |angle|) / 2``, clipped to [0, 1].
+
+    :param obs: Observation before the step (unused).
+    :param action: Action taken (unused).
+    :param next_obs: Observation after the step.
+    :param info: Step info (unused).
+    :return: Reward in [0, 1].
+    """
+    return _shaping_to_unit(2.0 - abs(float(next_obs[_ANGLE])))
+
+
+def goal_distance(obs: np.ndarray, action: Any, next_obs: np.ndarray, info: dict[str, Any]) -> float:
+    """
+    Close to the pad centre: ``(2 - (|x| + |y|)) / 2``, clipped to [0, 1].
+
+    :param obs: Observation before the step (unused).
+    :param action: Action taken (unused).
+    :param next_obs: Observation after the step.
+    :param info: Step info (unused).
+    :return: Reward in [0, 1].
+    """
+    return _shaping_to_unit(2.0 - (abs(float(next_obs[_X])) + abs(float(next_obs[_Y]))))
+
+
+#: The five auxiliary tasks, in the order of ``info["aux_rewards"]``.
+LUNAR_LANDER_TASKS: "OrderedDict[str, AuxTaskFn]" = OrderedDict(
+    [
+        ("touch", touch),
+        ("hover_planar", hover_planar),
+        ("hover_angular", hover_angular),
+        ("upright", upright),
+        ("goal_distance", goal_distance),
+    ]
+)
+
+
+def make_sparse_lunar_lander(continuous: bool = True, **kwargs: Any) -> AuxRewardWrapper:
+    """
+    Build the sparse LunarLander with the five auxiliary tasks (no time limit: ``gym.make`` adds it).
+
+    :param continuous: Box(2) actions if True, Discrete(4) otherwise.
+    :param kwargs: Passed on to gymnasium's ``LunarLander`` (e.g. ``gravity``, ``render_mode``).
+    :return: ``AuxRewardWrapper(SparseLandingWrapper(LunarLander(...)), LUNAR_LANDER_TASKS)``.
+    """
+    return AuxRewardWrapper(SparseLandingWrapper(LunarLander(continuous=continuous, **kwargs)), LUNAR_LANDER_TASKS)
+
+
+# Lets gym.make validate ``render_mode`` against LunarLander's modes, as for a class entry point
+make_sparse_lunar_lander.metadata = LunarLander.metadata  # type: ignore[attr-defined]
+
+
+def heuristic_action(env: gym.Env, obs: np.ndarray) -> Union[int, np.ndarray]:
+    """
+    gymnasium's hand-written LunarLander controller, as an action for ``env``'s action space.
+
+    :param env: A LunarLander env, possibly wrapped.
+    :param obs: The current observation (with Box2D leg contacts, the heuristic lands more often).
+    :return: An ``int`` for the Discrete env, a float32 array of shape (2,) for the continuous one.
+    """
+    action = heuristic(env.unwrapped, obs)
+    if isinstance(env.action_space, gym.spaces.Discrete):
+        return int(action)
+    return np.asarray(action, dtype=np.float32)
