@@ -142,8 +142,8 @@ class CriticEnsemble(nn.Module):
         for layer in range(n_layers):
             hidden = th.baddbmm(self.biases[layer], hidden, self.weights[layer])
             if actions is not None and layer == self.action_layer:
-                action_part = th.einsum("nma,cao->cnmo", actions, self.action_weight)
-                hidden = (hidden.unsqueeze(2) + action_part).flatten(1, 2)
+                action_part = th.matmul(actions.reshape(1, -1, actions.shape[-1]), self.action_weight)
+                hidden = (hidden.unsqueeze(2) + action_part.view(self.n_critics, n_states, actions.shape[1], -1)).flatten(1, 2)
             if layer < n_layers - 1:
                 hidden = self.activation(hidden)
         if actions is not None:
