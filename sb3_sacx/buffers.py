@@ -116,6 +116,16 @@ class SnippetStorageMixin:
             self.aux_rewards[self.pos, env_index] = info["aux_rewards"]
             self.aux_absorbing[self.pos, env_index] = bool(info.get("aux_absorbing", False))
 
+    def truncate_last_episodes(self) -> None:
+        """
+        End the episodes of the newest stored step as time-limit truncations, so that no snippet runs from them
+        into the episodes that a reset environment starts next (e.g. on a new ``learn()`` call).
+        """
+        if self.n_stored() > 0:
+            newest = (self.pos - 1) % self.buffer_size
+            self.timeouts[newest] = np.where(self.dones[newest] > 0, self.timeouts[newest], 1.0)
+            self.dones[newest] = 1.0
+
     def n_stored(self) -> int:
         """:return: number of steps stored per environment."""
         return self.buffer_size if self.full else self.pos

@@ -206,6 +206,7 @@ class SACX(OffPolicyAlgorithm):
             seed=seed,
             use_sde=False,
             sde_support=False,
+            support_multi_env=True,
             supported_action_spaces=None,
         )
         self.ent_coef = ent_coef
@@ -226,6 +227,7 @@ class SACX(OffPolicyAlgorithm):
             self._setup_model()
 
     def _setup_model(self) -> None:
+        self.task_names = tuple(self.task_names)  # saved models store it as a list
         if self.env is not None:
             env_tasks = find_task_names(self.env)
             if self.task_names and env_tasks != self.task_names:
@@ -350,6 +352,7 @@ class SACX(OffPolicyAlgorithm):
         env_is_reset = reset_num_timesteps or self._last_obs is None
         result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
         if env_is_reset or self._episode_steps is None or len(self._episode_steps) != self.n_envs:
+            self.replay_buffer.truncate_last_episodes()  # type: ignore[union-attr]
             self._start_episodes()
         return result
 

@@ -7,6 +7,7 @@ gymnasium's own flags go stale when a leg slides from one ground edge onto the n
 """
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any, Optional, SupportsFloat, Union
 
 import gymnasium as gym
@@ -199,15 +200,19 @@ LUNAR_LANDER_TASKS: "OrderedDict[str, AuxTaskFn]" = OrderedDict(
 )
 
 
-def make_sparse_lunar_lander(continuous: bool = True, **kwargs: Any) -> AuxRewardWrapper:
+def make_sparse_lunar_lander(
+    continuous: bool = True, aux_tasks: Optional[Mapping[str, AuxTaskFn]] = None, **kwargs: Any
+) -> AuxRewardWrapper:
     """
-    Build the sparse LunarLander with the five auxiliary tasks (no time limit: ``gym.make`` adds it).
+    Build the sparse LunarLander with its auxiliary tasks (no time limit: ``gym.make`` adds it).
 
     :param continuous: Box(2) actions if True, Discrete(4) otherwise.
+    :param aux_tasks: the auxiliary tasks; ``None`` for the five of SAC-X's seed (``LUNAR_LANDER_TASKS``).
     :param kwargs: Passed on to gymnasium's ``LunarLander`` (e.g. ``gravity``, ``render_mode``).
-    :return: ``AuxRewardWrapper(SparseLandingWrapper(LunarLander(...)), LUNAR_LANDER_TASKS)``.
+    :return: ``AuxRewardWrapper(SparseLandingWrapper(LunarLander(...)), aux_tasks)``.
     """
-    return AuxRewardWrapper(SparseLandingWrapper(LunarLander(continuous=continuous, **kwargs)), LUNAR_LANDER_TASKS)
+    tasks = LUNAR_LANDER_TASKS if aux_tasks is None else aux_tasks
+    return AuxRewardWrapper(SparseLandingWrapper(LunarLander(continuous=continuous, **kwargs)), tasks)
 
 
 # Lets gym.make validate ``render_mode`` against LunarLander's modes, as for a class entry point

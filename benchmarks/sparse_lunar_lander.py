@@ -1,0 +1,209 @@
+"""
+Learning benchmark on the sparse LunarLander (SPEC section 7): SACX against SB3 SAC (Box) or DQN (Discrete),
+trained on the same sparse reward with the same budget and seeds. Every ``--eval-every`` steps the deterministic
+main head (and, for SACX, each auxiliary head on fewer episodes) is evaluated on fixed-seed episodes that training
+never sees, and a row is appended to ``benchmarks/results/<env>/<run>/seed<k>.csv``.
+
+Runs are resumable: after each evaluation the model (scheduler included) and its replay buffer are checkpointed
+under ``--checkpoint-dir``; running the same command again continues from there. ``--max-evals`` bounds how many steps
+one invocation trains (in evaluation periods), so a long run can span sessions:
+
+    OMP_NUM_THREADS=1 python benchmarks/sparse_lunar_lander.py --algo sacx --env continuous --seed 0
+    OMP_NUM_THREADS=1 python benchmarks/sparse_lunar_lander.py --algo sac --env continuous --seed 0
+    OMP_NUM_THREADS=1 python benchmarks/sparse_lunar_lander.py --algo sacx --env continuous --seed 0 \\
+        --variant sac-q --sacx-kwargs '{"scheduler": "sac-q"}'
+
+``benchmarks/plot_results.py`` turns the CSVs into the README's table and plots.
+"""
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3 import DQN, SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from sb3_sacx import SACX
+from sb3_sacx.tasks import make_sparse_lunar_lander
+
+ENV_IDS = {"continuous": "SparseLunarLanderContinuous-v0", "discrete": "SparseLunarLander-v0"}
+RESULTS = Path(__file__).parent / "results"
+# Evaluation seeds, disjoint from the training env's seeds (the run's seed and the few after it)
+EVAL_SEED_OFFSET = 1_000_000
+MAX_EPISODE_STEPS = 1000
+
+# Baselines: rl-zoo3's tuned hyperparameters for the dense LunarLander (SPEC section 8), trained on the sparse reward
+BASELINES: dict[str, dict[str, Any]] = {
+    # rl-zoo3 decays the learning rate linearly over one learn() call; runs here learn in chunks, so it is constant
+    "sac": dict(
+        learning_rate=7.3e-4,
+        buffer_size=1_000_000,
+        batch_size=256,
+        ent_coef="auto",
+        gamma=0.99,
+        tau=0.01,
+        train_freq=1,
+        gradient_steps=1,
+        learning_starts=10_000,
+        policy_kwargs=dict(net_arch=[400, 300]),
+    ),
+    "dqn": dict(
+        learning_rate=6.3e-4,
+        batch_size=128,
+        buffer_size=50_000,
+        learning_starts=0,
+        gamma=0.99,
+        target_update_interval=250,
+        train_freq=4,
+        gradient_steps=-1,
+        exploration_fraction=0.12,
+        exploration_final_eps=0.1,
+        policy_kwargs=dict(net_arch=[256, 256]),
+    ),
+}
+
+
+def make_env(env: str, aux_tasks: bool) -> gym.Env:
+    """The sparse LunarLander with its five auxiliary tasks, or with none (SACX main-task-only ablation)."""
+    if aux_tasks:
+        return gym.make(ENV_IDS[env])
+    return gym.wrappers.TimeLimit(make_sparse_lunar_lander(continuous=env == "continuous", aux_tasks={}), MAX_EPISODE_STEPS)
+
+
+def build_model(args: argparse.Namespace, train_env: gym.Env) -> BaseAlgorithm:
+    if args.algo == "sacx":
+        return SACX("MlpPolicy", train_env, seed=args.seed, **json.loads(args.sacx_kwargs))
+    if args.algo == "sac" and args.env != "continuous":
+        raise ValueError("SB3's SAC needs Box actions: use --algo dqn with --env discrete.")
+    if args.algo == "dqn" and args.env != "discrete":
+        raise ValueError("DQN needs Discrete actions: use --algo sac with --env continuous.")
+    return {"sac": SAC, "dqn": DQN}[args.algo]("MlpPolicy", train_env, seed=args.seed, **BASELINES[args.algo])
+
+
+def evaluate(model: BaseAlgorithm, env: str, aux_tasks: bool, n_episodes: int, task: Optional[str] = None) -> dict[str, Any]:
+    """
+    Run ``n_episodes`` fixed-seed episodes in lockstep (one batched ``predict`` per step) with a deterministic head.
+
+    :return: success rate, mean main return, mean episode length and mean auxiliary return per task.
+    """
+    envs = [make_env(env, aux_tasks) for _ in range(n_episodes)]
+    observations = np.stack([e.reset(seed=EVAL_SEED_OFFSET + i)[0] for i, e in enumerate(envs)])
+    active = np.ones(n_episodes, dtype=bool)
+    successes, main_returns, lengths = np.zeros(n_episodes), np.zeros(n_episodes), np.zeros(n_episodes)
+    aux_names = envs[0].get_wrapper_attr("aux_task_names")
+    aux_returns = np.zeros((n_episodes, len(aux_names)))
+    predict_kwargs = {"task": task} if task is not None else {}
+    while active.any():
+        indices = np.flatnonzero(active)
+        actions, _ = model.predict(observations[indices], deterministic=True, **predict_kwargs)
+        for index, action in zip(indices, actions):
+            obs, reward, terminated, truncated, info = envs[index].step(action)
+            observations[index] = obs
+            main_returns[index] += reward
+            aux_returns[index] += info["aux_rewards"]
+            lengths[index] += 1
+            if terminated or truncated:
+                active[index] = False
+                successes[index] = info["is_success"]
+    for e in envs:
+        e.close()
+    result = dict(success_rate=successes.mean(), mean_main_return=main_returns.mean(), mean_length=lengths.mean())
+    result.update({f"eval_aux_return_{name}": value for name, value in zip(aux_names, aux_returns.mean(axis=0))})
+    return result
+
+
+def sacx_diagnostics(model: SACX, args: argparse.Namespace) -> dict[str, Any]:
+    """Per-task training returns, temperatures, scheduler probabilities and the success of every auxiliary head."""
+    row: dict[str, Any] = {}
+    train_returns = np.mean(model._task_returns, axis=0) if len(model._task_returns) else np.full(model.n_tasks, np.nan)
+    ent_coefs = model._ent_coefs().cpu().numpy()
+    for name, train_return, ent_coef, probability in zip(
+        model.task_names, train_returns, ent_coefs, model.scheduler.probabilities()
+    ):
+        row[f"train_return_{name}"] = train_return
+        row[f"ent_coef_{name}"] = ent_coef
+        row[f"p_{name}"] = probability
+    for name in model.task_names[1:]:
+        row[f"head_success_{name}"] = evaluate(model, args.env, True, args.head_episodes, task=name)["success_rate"]
+    return row
+
+
+def run_name(args: argparse.Namespace) -> str:
+    return args.variant or args.algo
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--algo", choices=["sacx", "sac", "dqn"], default="sacx")
+    parser.add_argument("--env", choices=list(ENV_IDS), default="continuous")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=300_000, help="total env steps of the run")
+    parser.add_argument("--max-evals", type=int, default=None, help="stop after this many evaluation periods")
+    parser.add_argument("--eval-every", type=int, default=25_000)
+    parser.add_argument("--eval-episodes", type=int, default=100)
+    parser.add_argument("--head-episodes", type=int, default=20, help="episodes per auxiliary head (SACX; 0: none)")
+    parser.add_argument("--variant", default=None, help="run name for an ablation (default: the algorithm's name)")
+    parser.add_argument("--sacx-kwargs", default="{}", help="JSON of SACX keyword arguments (ablations)")
+    parser.add_argument("--no-aux", action="store_true", help="SACX with the main task only (ablation)")
+    parser.add_argument("--checkpoint-dir", type=Path, default=Path("runs/checkpoints"))
+    args = parser.parse_args()
+    if args.no_aux and args.algo != "sacx":
+        parser.error("--no-aux applies to --algo sacx only")
+
+    name = run_name(args)
+    csv_path = RESULTS / args.env / name / f"seed{args.seed}.csv"
+    checkpoint = args.checkpoint_dir / args.env / name / f"seed{args.seed}"
+    train_env = make_env(args.env, aux_tasks=not args.no_aux)
+    algo_class = {"sacx": SACX, "sac": SAC, "dqn": DQN}[args.algo]
+    wall_time = 0.0
+    if (checkpoint / "model.zip").exists():
+        model = algo_class.load(checkpoint / "model.zip", env=train_env)
+        model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
+        with open(csv_path) as file:
+            wall_time = float(list(csv.DictReader(file))[-1]["wall_time_s"])
+        print(f"resuming {name} seed {args.seed} at {model.num_timesteps} steps")
+    else:
+        model = build_model(args, train_env)
+    evaluations = 0
+    while model.num_timesteps < args.steps and (args.max_evals is None or evaluations < args.max_evals):
+        next_eval = min((model.num_timesteps // args.eval_every + 1) * args.eval_every, args.steps)
+        started = time.perf_counter()
+        model.learn(next_eval - model.num_timesteps, reset_num_timesteps=False, log_interval=None)
+        wall_time += time.perf_counter() - started
+        evaluations += 1
+        row: dict[str, Any] = dict(
+            algo=args.algo, variant=name, env=args.env, seed=args.seed, steps=model.num_timesteps, wall_time_s=wall_time
+        )
+        started = time.perf_counter()
+        row.update(evaluate(model, args.env, not args.no_aux, args.eval_episodes))
+        if isinstance(model, SACX) and args.head_episodes > 0:
+            row.update(sacx_diagnostics(model, args))
+        row["eval_time_s"] = time.perf_counter() - started
+        append_row(csv_path, row)
+        checkpoint.mkdir(parents=True, exist_ok=True)
+        model.save(checkpoint / "model.zip")
+        model.save_replay_buffer(checkpoint / "replay_buffer.pkl")
+        print(
+            f"{name} seed {args.seed} {model.num_timesteps:>7d} steps: success {row['success_rate']:.2f}, "
+            f"train {wall_time / 60:.1f} min",
+            flush=True,
+        )
+
+
+def append_row(path: Path, row: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    exists = path.exists()
+    with open(path, "a", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(row))
+        if not exists:
+            writer.writeheader()
+        writer.writerow({key: round(value, 4) if isinstance(value, float) else value for key, value in row.items()})
+
+
+if __name__ == "__main__":
+    main()
