@@ -1,0 +1,222 @@
+"""
+Optuna search space for SACX, in rl-zoo3's sampler/converter convention.
+
+:func:`sample_sacx_params` draws raw trial parameters and :func:`convert_sacx_params` turns them into
+SACX constructor arguments; rl-zoo3 uses the latter on its own too, to rebuild a trial's
+hyperparameters from a study (``--storage ... --study-name ... --trial-id N``).
+
+This module does not import rl-zoo3 (nor Optuna, except for type checking).
+"""
+
+from collections.abc import Callable, Collection, Mapping
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:
+    import optuna
+
+#: Network sizes searched for ``policy_kwargs["net_arch"]`` (rl-zoo3's SAC choices).
+NET_ARCH: dict[str, list[int]] = {
+    "small": [64, 64],
+    "medium": [256, 256],
+    "big": [400, 300],
+}
+
+#: Schedulers searched for ``scheduler``.
+SCHEDULERS: tuple[str, ...] = ("sac-u", "sac-q")
+
+#: ``scheduler_kwargs`` keys that only SAC-Q takes: dropped when a trial picks SAC-U, so that a
+#: config written for SAC-Q does not break the SAC-U trials.
+SACQ_ONLY_KWARGS: tuple[str, ...] = ("temperature", "epsilon", "step_size")
+
+#: SACX's constructor defaults for the two values that must stay consistent (``batch_size >= retrace_steps``).
+_DEFAULT_BATCH_SIZE = 256
+_DEFAULT_RETRACE_STEPS = 8
+_DEFAULT_SCHEDULER = "sac-u"
+
+#: Searched hyperparameter -> the hyperparameter keys that, when pinned on the command line, exclude it
+#: from the search. Nested keys are written ``"policy_kwargs.net_arch"``.
+SEARCHED_KEYS: dict[str, tuple[str, ...]] = {
+    "one_minus_gamma": ("gamma",),
+    "learning_rate": ("learning_rate",),
+    "batch_size_pow": ("batch_size",),
+    "buffer_size": ("buffer_size",),
+    "tau": ("tau",),
+    # train_freq and gradient_steps are searched together (one gradient step per env step)
+    "train_freq": ("train_freq", "gradient_steps"),
+    "learning_starts": ("learning_starts",),
+    "net_arch": ("policy_kwargs.net_arch",),
+    "retrace_steps": ("retrace_steps",),
+    "retrace_lambda": ("retrace_lambda",),
+    "scheduler": ("scheduler",),
+    "schedule_period": ("schedule_period",),
+    "sacq_temperature": ("scheduler_kwargs.temperature",),
+}
+
+
+#: The search space: searched hyperparameter -> how a trial draws it. SAC-Q's temperature, conditional
+#: on the scheduler, is drawn in :func:`sample_sacx_params`.
+_SEARCH_SPACE: dict[str, Callable[["optuna.Trial"], Any]] = {
+    "one_minus_gamma": lambda trial: trial.suggest_float("one_minus_gamma", 0.0001, 0.03, log=True),
+    "learning_rate": lambda trial: trial.suggest_float("learning_rate", 1e-5, 0.002, log=True),
+    # 32 to 1024 transitions: at least two snippets of the longest retrace_steps below
+    "batch_size_pow": lambda trial: trial.suggest_int("batch_size_pow", 5, 10),
+    "buffer_size": lambda trial: trial.suggest_categorical("buffer_size", [100_000, 300_000, 1_000_000]),
+    "tau": lambda trial: trial.suggest_float("tau", 0.001, 0.08, log=True),
+    "train_freq": lambda trial: trial.suggest_categorical("train_freq", [1, 2, 4, 8]),
+    "learning_starts": lambda trial: trial.suggest_categorical("learning_starts", [1_000, 5_000, 10_000, 20_000]),
+    "net_arch": lambda trial: trial.suggest_categorical("net_arch", list(NET_ARCH)),
+    "retrace_steps": lambda trial: trial.suggest_categorical("retrace_steps", [1, 2, 4, 8, 16]),
+    "retrace_lambda": lambda trial: trial.suggest_categorical("retrace_lambda", [0.5, 0.75, 0.9, 0.95, 1.0]),
+    "scheduler": lambda trial: trial.suggest_categorical("scheduler", list(SCHEDULERS)),
+    # A LunarLander landing takes 200-250 steps (SPEC §8); Pendulum's episodes last 200
+    "schedule_period": lambda trial: trial.suggest_categorical("schedule_period", [50, 100, 250, 500]),
+}
+
+
+def pinned_keys(hyperparams: Optional[Mapping[str, Any]]) -> frozenset[str]:
+    """
+    Names of the hyperparameters set in ``hyperparams``, nested ones of ``policy_kwargs`` and
+    ``scheduler_kwargs`` included as ``"policy_kwargs.net_arch"`` etc.
+
+    Used with rl-zoo3's ``-params`` (command-line overrides): what the user pinned there is not searched.
+
+    :param hyperparams: Hyperparameter overrides, or ``None``.
+    :return: The pinned keys.
+    """
+    keys: set[str] = set()
+    for key, value in (hyperparams or {}).items():
+        keys.add(key)
+        if key in ("policy_kwargs", "scheduler_kwargs") and isinstance(value, Mapping):
+            keys.update(f"{key}.{sub_key}" for sub_key in value)
+    return frozenset(keys)
+
+
+def sample_sacx_params(
+    trial: "optuna.Trial",
+    n_actions: int,
+    n_envs: int,
+    additional_args: dict[str, Any],
+    base_hyperparams: Optional[Mapping[str, Any]] = None,
+    fixed: Collection[str] = (),
+) -> dict[str, Any]:
+    """
+    Sampler for SACX hyperparameters (rl-zoo3's ``HYPERPARAMS_SAMPLER`` signature, plus two optional arguments).
+
+    Searches SAC's usual knobs (learning rate, batch and buffer size, gamma, tau, train frequency with
+    as many gradient steps, warm-up length, network size) and SAC-X's own (Retrace snippet length and
+    lambda, scheduler, schedule period and, for SAC-Q, its softmax temperature).
+
+    :param trial: The Optuna trial.
+    :param n_actions: Action dimension (unused, part of rl-zoo3's signature).
+    :param n_envs: Number of training envs (unused, part of rl-zoo3's signature).
+    :param additional_args: rl-zoo3's extra arguments (unused: SACX has no HER).
+    :param base_hyperparams: The hyperparameters the sampled ones are applied over (config file and
+        ``-params``); its ``policy_kwargs`` and ``scheduler_kwargs`` are merged with the sampled
+        entries rather than replaced, and it supplies the values of what is not searched.
+    :param fixed: Hyperparameter keys (see :func:`pinned_keys`) not to search.
+    :return: SACX constructor arguments to apply over ``base_hyperparams``.
+    """
+    fixed = frozenset(fixed)
+    base = dict(base_hyperparams or {})
+
+    def searched(name: str) -> bool:
+        return not any(key in fixed for key in SEARCHED_KEYS[name])
+
+    params = {name: suggest(trial) for name, suggest in _SEARCH_SPACE.items() if searched(name)}
+    # Conditional: only SAC-Q has a temperature (a parameter TPE then models for SAC-Q trials only)
+    if params.get("scheduler", base.get("scheduler", _DEFAULT_SCHEDULER)) == "sac-q" and searched("sacq_temperature"):
+        # eta ~ 1 on 0/1 returns barely differs from SAC-U; ~0.1 is more telling (SPEC §8)
+        params["sacq_temperature"] = trial.suggest_float("sacq_temperature", 0.01, 2.0, log=True)
+
+    hyperparams = convert_sacx_params(params, base)
+    # Show the values SACX gets, not only the raw ones searched
+    for key in ("gamma", "batch_size", "retrace_steps", "gradient_steps"):
+        if key in hyperparams:
+            trial.set_user_attr(key, hyperparams[key])
+    return hyperparams
+
+
+def convert_sacx_params(
+    sampled_params: Mapping[str, Any], base_hyperparams: Optional[Mapping[str, Any]] = None
+) -> dict[str, Any]:
+    """
+    Turn raw trial parameters (as drawn by :func:`sample_sacx_params`) into SACX constructor arguments.
+
+    rl-zoo3's ``HYPERPARAMS_CONVERTER`` entry: rl-zoo3 calls it with a stored trial's ``params``.
+
+    :param sampled_params: Raw trial parameters: ``one_minus_gamma``, ``batch_size_pow``, ``net_arch``
+        (a key of :data:`NET_ARCH`), ``sacq_temperature`` and SACX argument names; any may be missing.
+    :param base_hyperparams: Hyperparameters the result is applied over. Its ``policy_kwargs`` and
+        ``scheduler_kwargs`` (dicts) are merged with the sampled entries, and ``batch_size`` is kept
+        ``>= retrace_steps`` counting its values for what was not sampled.
+    :return: The constructor arguments that change.
+    """
+    base = dict(base_hyperparams or {})
+    hyperparams = dict(sampled_params)
+
+    if "one_minus_gamma" in hyperparams:
+        hyperparams["gamma"] = 1.0 - hyperparams.pop("one_minus_gamma")
+    if "batch_size_pow" in hyperparams:
+        hyperparams["batch_size"] = 2 ** hyperparams.pop("batch_size_pow")
+    if "train_freq" in hyperparams:
+        # One gradient step per env step, as rl-zoo3 does for SAC
+        hyperparams["gradient_steps"] = hyperparams["train_freq"]
+
+    if "net_arch" in hyperparams:
+        # Merged, not replaced: the config's other policy_kwargs (e.g. critic_action_layer) must survive
+        policy_kwargs = dict(_as_dict(base.get("policy_kwargs"), "policy_kwargs"))
+        policy_kwargs["net_arch"] = list(NET_ARCH[hyperparams.pop("net_arch")])
+        hyperparams["policy_kwargs"] = policy_kwargs
+
+    temperature = hyperparams.pop("sacq_temperature", None)
+    if "scheduler" in hyperparams or temperature is not None:
+        scheduler_kwargs = dict(_as_dict(base.get("scheduler_kwargs"), "scheduler_kwargs"))
+        if temperature is not None:
+            scheduler_kwargs["temperature"] = temperature
+        if hyperparams.get("scheduler", base.get("scheduler", _DEFAULT_SCHEDULER)) == "sac-u":
+            for key in SACQ_ONLY_KWARGS:
+                scheduler_kwargs.pop(key, None)
+        hyperparams["scheduler_kwargs"] = scheduler_kwargs or None
+
+    # SACX refuses batch_size < retrace_steps (a batch holds batch_size // retrace_steps snippets):
+    # give way on whichever of the two was sampled rather than lose the trial
+    batch_size = hyperparams.get("batch_size", base.get("batch_size", _DEFAULT_BATCH_SIZE))
+    retrace_steps = hyperparams.get("retrace_steps", base.get("retrace_steps", _DEFAULT_RETRACE_STEPS))
+    if isinstance(batch_size, int) and isinstance(retrace_steps, int) and batch_size < retrace_steps:
+        if "batch_size" in hyperparams:
+            hyperparams["batch_size"] = retrace_steps
+        elif "retrace_steps" in hyperparams:
+            hyperparams["retrace_steps"] = max(batch_size, 1)
+    return hyperparams
+
+
+def _as_dict(value: Any, name: str) -> Mapping[str, Any]:
+    """
+    A ``*_kwargs`` hyperparameter as a mapping.
+
+    :param value: ``None``, a mapping, or (as written in a config file) a Python expression string.
+    :param name: The hyperparameter's name, for the error message.
+    :return: The mapping (empty for ``None``).
+    :raises TypeError: when ``value`` is none of these.
+    """
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        # Same convention as rl-zoo3's for policy_kwargs in config files: a Python expression
+        value = _eval_kwargs(value)
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a dict, got {value!r} of type {type(value).__name__}")
+    return value
+
+
+def _eval_kwargs(expression: str) -> Any:
+    """
+    Evaluate a ``*_kwargs`` string from a config file, e.g. ``"dict(net_arch=[64, 64], activation_fn=nn.ReLU)"``.
+
+    :param expression: The Python expression.
+    :return: Its value, with ``nn`` (``torch.nn``) and ``th`` (``torch``) in scope as in rl-zoo3.
+    """
+    import torch as th
+    from torch import nn
+
+    return eval(expression, {"th": th, "nn": nn})
