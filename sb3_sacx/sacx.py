@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Optional, TypeVar, Union
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.base_class import maybe_make_env
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import ActionNoise
@@ -183,6 +184,10 @@ class SACX(OffPolicyAlgorithm):
             main_reward_scale=main_reward_scale,
             gamma=gamma,
         )
+        if env is not None:
+            # Made here rather than by SB3 so that its spaces get a clear error before SB3's asserts see them
+            env = maybe_make_env(env, verbose)
+            check_spaces(env.observation_space, env.action_space)
         super().__init__(
             policy,
             env,
@@ -220,7 +225,6 @@ class SACX(OffPolicyAlgorithm):
         self.main_reward_scale = main_reward_scale
         self.task_names: tuple[str, ...] = ()
         if self.env is not None:
-            check_spaces(self.observation_space, self.action_space)
             self.task_names = find_task_names(self.env)
         self._episode_steps: Optional[np.ndarray] = None
         if _init_setup_model:

@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+import sb3_sacx  # noqa: F401  (registers the envs)
+from sb3_sacx.buffers import SACXDictReplayBuffer, SACXReplayBuffer
+
+OBS_SPACE = spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32)
+ACTION_SPACE = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+
+
+def fill(buffer: SACXReplayBuffer, n_steps: int, episode_lengths: list[int], truncate_every: int = 0) -> None:
+    """Store n_steps steps per env; obs = (episode id, step in episode); env e's episodes last episode_lengths[e]."""
+    n_envs = buffer.n_envs
+    episode = np.arange(n_envs) * 1000.0
+    step = np.zeros(n_envs)
+    for _ in range(n_steps):
+        done = step + 1 >= np.array(episode_lengths)
+        truncated = done & (truncate_every > 0) & (episode % 2 == 1) if truncate_every else np.zeros(n_envs, bool)
+        infos = [
+            {"aux_rewards": np.array([step[e], episode[e]], dtype=np.float32), "TimeLimit.truncated": bool(truncated[e])}
+            for e in range(n_envs)
+        ]
+        buffer.stage_behaviour(-step, np.zeros(n_envs))
+        obs = np.stack([episode, step], axis=1)
+        buffer.add(obs, obs + [0, 1], np.zeros((n_envs, 1)), np.ones(n_envs), done, infos)
+        step = np.where(done, 0, step + 1)
+        episode = np.where(done, episode + 1, episode)
+
+
+@pytest.mark.parametrize("n_envs", [1, 3])
+@pytest.mark.parametrize("full", [False, True])
+def test_snippets_stay_in_one_episode_and_behind_the_write_head(n_envs: int, full: bool) -> None:
+    buffer = SACXReplayBuffer(200 * n_envs, OBS_SPACE, ACTION_SPACE, n_envs=n_envs, n_aux_tasks=2)
+    fill(buffer, 537 if full else 150, episode_lengths=[7, 11, 4][:n_envs])
+    assert buffer.full == full
+    samples = buffer.sample_snippets(500, 6)
+    obs, next_obs, mask = samples.observations.numpy(), samples.next_observations.numpy(), samples.mask.numpy()
+    assert mask[:, 0].all()  # a snippet starts at any stored step
+    for b in range(len(mask)):
+        real = mask[b].astype(bool)
+        assert real.tolist() == sorted(real.tolist(), reverse=True)  # real steps form a prefix
+        episodes, steps = obs[b, real, 0], obs[b, real, 1]
+        assert (episodes == episodes[0]).all()  # never crosses an episode end
+        np.testing.assert_array_equal(np.diff(steps), 1.0)  # consecutive steps, never past the write head
+        np.testing.assert_array_equal(next_obs[b, real, 1], steps + 1)
+        # The snippet stops at the first step that ended its episode, that step included
+        ended = samples.terminations.numpy()[b, real] > 0
+        assert not ended[:-1].any()
+    np.testing.assert_array_equal(samples.aux_rewards.numpy()[..., 0][mask > 0], obs[..., 1][mask > 0])
+    np.testing.assert_array_equal(samples.behaviour_log_probs.numpy()[mask > 0], -obs[..., 1][mask > 0])
+
+
+def test_snippets_reach_the_last_stored_step_but_not_beyond() -> None:
+    buffer = SACXReplayBuffer(100, OBS_SPACE, ACTION_SPACE, n_aux_tasks=2)
+    fill(buffer, 20, episode_lengths=[1000])  # one long, unfinished episode
+    samples = buffer.sample_snippets(300, 8)
+    last_steps = samples.observations.numpy()[..., 1][samples.mask.numpy() > 0]
+    assert last_steps.max() == 19
+
+
+def test_truncations_are_not_terminations() -> None:
+    buffer = SACXReplayBuffer(100, OBS_SPACE, ACTION_SPACE, n_aux_tasks=2)
+    fill(buffer, 60, episode_lengths=[5], truncate_every=2)
+    samples = buffer.sample_snippets(400, 5)
+    episodes = samples.observations.numpy()[..., 0]
+    ends = (samples.next_observations.numpy()[..., 1] == 5) & (samples.mask.numpy() > 0)
+    terminations = samples.terminations.numpy()
+    assert ends.any()
+    np.testing.assert_array_equal(terminations[ends], (episodes[ends] % 2 == 0).astype(np.float32))
+
+
+def test_truncate_last_episodes_cuts_snippets_at_a_reset() -> None:
+    buffer = SACXReplayBuffer(100, OBS_SPACE, ACTION_SPACE, n_aux_tasks=2)
+    fill(buffer, 10, episode_lengths=[1000])
+    buffer.truncate_last_episodes()
+    assert buffer.dones[9, 0] == 1 and buffer.timeouts[9, 0] == 1
+
+
+def test_add_needs_the_behaviour() -> None:
+    buffer = SACXReplayBuffer(10, OBS_SPACE, ACTION_SPACE, n_aux_tasks=1)
+    with pytest.raises(RuntimeError, match="stage_behaviour"):
+        buffer.add(np.zeros((1, 2)), np.zeros((1, 2)), np.zeros((1, 1)), np.zeros(1), np.zeros(1), [{"aux_rewards": [0.0]}])
+
+
+def test_dict_observations() -> None:
+    space = spaces.Dict({"a": OBS_SPACE, "b": spaces.Box(0, 1, shape=(3,))})
+    buffer = SACXDictReplayBuffer(50, space, ACTION_SPACE, n_aux_tasks=1)
+    for step in range(20):
+        buffer.stage_behaviour(np.zeros(1), np.zeros(1))
+        obs = {"a": np.full((1, 2), step, np.float32), "b": np.zeros((1, 3), np.float32)}
+        buffer.add(obs, obs, np.zeros((1, 1)), np.zeros(1), np.array([step % 5 == 4]), [{"aux_rewards": [0.0]}])
+    samples = buffer.sample_snippets(10, 3)
+    assert samples.observations["a"].shape == (10, 3, 2) and samples.observations["b"].shape == (10, 3, 3)
+
+
+def test_a_million_lunar_lander_steps_fit_in_half_a_gigabyte() -> None:
+    import gymnasium as gym
+
+    env = gym.make("SparseLunarLanderContinuous-v0")
+    buffer = SACXReplayBuffer(1_000_000, env.observation_space, env.action_space, n_aux_tasks=5)
+    arrays = [value for value in vars(buffer).values() if isinstance(value, np.ndarray)]
+    assert sum(array.nbytes for array in arrays) < 0.5 * 2**30

@@ -1,0 +1,269 @@
+import csv
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.envs import FakeImageEnv, SimpleMultiObsEnv
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.vec_env import SubprocVecEnv, VecNormalize
+from toy_envs import point_reach
+
+from sb3_sacx import SACX, AuxRewardWrapper, UniformScheduler
+
+SMALL = dict(learning_starts=50, batch_size=16, buffer_size=2_000, policy_kwargs=dict(net_arch=[16, 16]))
+
+
+def zero(obs: Any, action: Any, next_obs: Any, info: dict) -> float:
+    return 0.0
+
+
+def small_sacx(env: Any, **kwargs: Any) -> SACX:
+    return SACX("MlpPolicy", env, **{**SMALL, "seed": 0, **kwargs})
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+@pytest.mark.parametrize("retrace_steps", [1, 4])
+@pytest.mark.parametrize("scheduler", ["sac-u", "sac-q"])
+@pytest.mark.parametrize("n_envs", [1, 2])
+def test_learn_grid(discrete: bool, retrace_steps: int, scheduler: str, n_envs: int) -> None:
+    env = make_vec_env(lambda: point_reach(discrete), n_envs=n_envs)
+    model = small_sacx(env, retrace_steps=retrace_steps, scheduler=scheduler, schedule_period=5, train_freq=2)
+    model.learn(200)
+    assert model.num_timesteps >= 200
+    assert model._n_updates > 0
+    assert model.task_names == ("main", "right")
+    assert model.log_ent_coef.shape == (2,)
+    stored = model.replay_buffer.n_stored()
+    assert set(np.unique(model.replay_buffer.intentions[:stored])) == {0, 1}  # both intentions acted
+
+
+def test_sparse_lunar_lander_with_subprocesses() -> None:
+    env = make_vec_env("sb3_sacx:SparseLunarLanderContinuous-v0", n_envs=2, vec_env_cls=SubprocVecEnv)
+    try:
+        model = small_sacx(env, learning_starts=100)
+        model.learn(300)
+        assert model.task_names == ("main", "touch", "hover_planar", "hover_angular", "upright", "goal_distance")
+        assert model.replay_buffer.aux_rewards[: model.replay_buffer.n_stored()].max() > 0
+    finally:
+        env.close()
+
+
+def test_vec_normalize() -> None:
+    env = VecNormalize(make_vec_env(lambda: point_reach(), n_envs=2), gamma=0.99)
+    model = small_sacx(env)
+    model.learn(200)
+    assert model.get_vec_normalize_env() is env
+
+
+def test_callbacks_and_evaluate_policy(tmp_path) -> None:
+    eval_env = make_vec_env(lambda: point_reach(), n_envs=1)
+    eval_callback = EvalCallback(eval_env, eval_freq=100, n_eval_episodes=2, log_path=str(tmp_path / "eval"))
+    checkpoint = CheckpointCallback(save_freq=100, save_path=str(tmp_path / "ckpt"), save_replay_buffer=True)
+    model = small_sacx(point_reach())
+    model.learn(250, callback=[eval_callback, checkpoint], progress_bar=True)
+    assert eval_callback.last_mean_reward is not None
+    assert (tmp_path / "eval" / "evaluations.npz").exists()
+    assert sorted(path.name for path in (tmp_path / "ckpt").iterdir())[:2] == [
+        "rl_model_100_steps.zip",
+        "rl_model_200_steps.zip",
+    ]
+    mean_reward, _ = evaluate_policy(model, eval_env, n_eval_episodes=3)
+    assert 0.0 <= mean_reward <= 1.0
+
+
+def test_predict_with_each_head() -> None:
+    model = small_sacx(point_reach())
+    model.learn(100)
+    obs = np.array([[0.3]], dtype=np.float32)
+    main_action, _ = model.predict(obs, deterministic=True)
+    assert np.array_equal(main_action, model.predict(obs, deterministic=True, task="main")[0])
+    assert np.array_equal(model.predict(obs, deterministic=True, task=1)[0], model.predict(obs, deterministic=True, task="right")[0])
+    # The heads are distinct networks outputs
+    mean, _ = model.actor.gaussian_params(th.as_tensor(obs))
+    assert not th.allclose(mean[:, 0], mean[:, 1])
+    with pytest.raises(ValueError, match="'left'"):
+        model.predict(obs, task="left")
+    with pytest.raises(KeyError):
+        model.predict(obs, task="left")
+    with pytest.raises(ValueError, match="out of range"):
+        model.predict(obs, task=5)
+    with pytest.raises(TypeError, match="task"):
+        model.predict(obs, task=1.5)
+
+
+def test_save_load_round_trip(tmp_path) -> None:
+    model = small_sacx(make_vec_env(lambda: point_reach(discrete=True), n_envs=2), scheduler="sac-q", schedule_period=5)
+    model.learn(300)
+    model.save(tmp_path / "model")
+    model.save_replay_buffer(tmp_path / "buffer")
+    env = make_vec_env(lambda: point_reach(discrete=True), n_envs=2)
+    loaded = SACX.load(tmp_path / "model", env=env)
+    observations = np.linspace(-1, 1, 7, dtype=np.float32)[:, None]
+    for task in model.task_names:
+        np.testing.assert_array_equal(
+            model.predict(observations, deterministic=True, task=task)[0],
+            loaded.predict(observations, deterministic=True, task=task)[0],
+        )
+    assert loaded.task_names == model.task_names
+    assert isinstance(loaded.scheduler, type(model.scheduler))
+    np.testing.assert_allclose(loaded.scheduler.probabilities(), model.scheduler.probabilities())
+    assert loaded.scheduler.q_table.keys() == model.scheduler.q_table.keys()
+    th.testing.assert_close(loaded.log_ent_coef, model.log_ent_coef)
+    loaded.load_replay_buffer(tmp_path / "buffer")
+    assert loaded.replay_buffer.n_stored() == model.replay_buffer.n_stored()
+    np.testing.assert_array_equal(loaded.replay_buffer.behaviour_log_probs, model.replay_buffer.behaviour_log_probs)
+    updates = loaded._n_updates
+    loaded.learn(100, reset_num_timesteps=False)
+    assert loaded._n_updates > updates and loaded.num_timesteps == 400
+
+
+def test_determinism() -> None:
+    def actions_after_training() -> np.ndarray:
+        model = small_sacx(point_reach(), scheduler="sac-q", schedule_period=5)
+        model.learn(200)
+        return model.predict(np.linspace(-1, 1, 5, dtype=np.float32)[:, None], deterministic=True)[0]
+
+    np.testing.assert_array_equal(actions_after_training(), actions_after_training())
+
+
+def test_fixed_ent_coef_and_custom_scheduler() -> None:
+    class AlwaysAux(UniformScheduler):
+        def _choice_probabilities(self, previous_tasks: tuple[int, ...]) -> np.ndarray:
+            return np.array([0.0, 1.0])
+
+    model = small_sacx(point_reach(), ent_coef=0.05, scheduler=AlwaysAux(2))
+    model.learn(150)
+    assert model.ent_coef_optimizer is None
+    th.testing.assert_close(model._ent_coefs(), th.full((2,), 0.05))
+    assert (model.replay_buffer.intentions[: model.replay_buffer.n_stored()] == 1).all()
+
+
+def test_logs_per_task(tmp_path) -> None:
+    model = small_sacx(point_reach(), scheduler="sac-q")
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    model.learn(300, log_interval=1)
+    with open(tmp_path / "progress.csv") as file:
+        columns = next(csv.reader(file))
+    for key in (
+        "train/critic_loss_main",
+        "train/critic_loss_right",
+        "train/ent_coef_right",
+        "train/actor_loss_main",
+        "rollout/return_main",
+        "rollout/return_right",
+        "scheduler/p_main",
+        "scheduler/p_right",
+        "rollout/success_rate",
+    ):
+        assert key in columns
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_multi_input_and_cnn_policies(discrete: bool) -> None:
+    dict_env = AuxRewardWrapper(SimpleMultiObsEnv(random_start=False, discrete_actions=discrete), {"zero": zero})
+    SACX("MultiInputPolicy", dict_env, learning_starts=30, batch_size=16, buffer_size=500, seed=0).learn(60)
+    image_env = AuxRewardWrapper(FakeImageEnv(screen_height=36, screen_width=36, n_channels=1, discrete=discrete), {"zero": zero})
+    SACX("CnnPolicy", image_env, learning_starts=30, batch_size=16, buffer_size=200, seed=0).learn(60)
+
+
+class UnboundedActions(gym.Env):
+    observation_space = spaces.Box(-1.0, 1.0, shape=(1,))
+    action_space = spaces.Box(-np.inf, np.inf, shape=(1,))
+
+
+class MultiDiscreteActions(UnboundedActions):
+    action_space = spaces.MultiDiscrete([2, 3])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        (dict(retrace_lambda=1.5), ValueError, "retrace_lambda"),
+        (dict(retrace_lambda=-0.1), ValueError, "retrace_lambda"),
+        (dict(retrace_lambda="one"), TypeError, "retrace_lambda"),
+        (dict(retrace_steps=0), ValueError, "retrace_steps"),
+        (dict(retrace_steps=2.5), TypeError, "retrace_steps"),
+        (dict(schedule_period=0), ValueError, "schedule_period"),
+        (dict(batch_size=4, retrace_steps=8), ValueError, "batch_size"),
+        (dict(scheduler="round-robin"), ValueError, "round-robin"),
+        (dict(scheduler=object()), TypeError, "scheduler"),
+        (dict(scheduler=UniformScheduler(2), scheduler_kwargs={"temperature": 1.0}), ValueError, "scheduler_kwargs"),
+        (dict(scheduler="sac-u", scheduler_kwargs={"temperature": 1.0}), TypeError, "scheduler_kwargs"),
+        (dict(main_reward_scale=0.0), ValueError, "main_reward_scale"),
+        (dict(main_reward_scale="big"), ValueError, "main_reward_scale"),
+        (dict(use_sde=True), ValueError, "use_sde"),
+        (dict(replay_buffer_class=object), ValueError, "replay_buffer_class"),
+        (dict(optimize_memory_usage=True), ValueError, "optimize_memory_usage"),
+        (dict(n_steps=3), ValueError, "n_steps"),
+        (dict(action_noise=NormalActionNoise(np.zeros(1), np.ones(1))), ValueError, "action_noise"),
+        (dict(policy_kwargs=dict(net_arch=[8], critic_action_layer=3)), ValueError, "critic_action_layer"),
+    ],
+)
+def test_bad_hyperparameters(kwargs: dict, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        small_sacx(point_reach(), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("make_env", "error", "match"),
+    [
+        (lambda: gym.make("Pendulum-v1"), ValueError, "AuxRewardWrapper"),
+        (lambda: AuxRewardWrapper(UnboundedActions(), {"zero": zero}), TypeError, "bounded"),
+        (lambda: AuxRewardWrapper(MultiDiscreteActions(), {"zero": zero}), TypeError, "MultiDiscrete"),
+    ],
+)
+def test_bad_envs(make_env, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        small_sacx(make_env())
+
+
+def test_set_env_checks_the_tasks() -> None:
+    model = small_sacx(point_reach())
+    with pytest.raises(ValueError, match="tasks"):
+        model.set_env(AuxRewardWrapper(point_reach().env, {"left": zero}))
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_learns_a_sparse_task_that_random_actions_rarely_solve(discrete: bool) -> None:
+    """
+    SAC-X's point: the auxiliary intention ("right") is easy to learn and, scheduled half the time, reaches the
+    sparse goal; the main head learns from those transitions. Broken actor, critic or Retrace updates fail this.
+    """
+    env = point_reach(discrete)
+    model = SACX(
+        "MlpPolicy",
+        env,
+        learning_starts=500,
+        batch_size=64,
+        retrace_steps=4,
+        schedule_period=30,
+        buffer_size=10_000,
+        policy_kwargs=dict(net_arch=[64, 64]),
+        seed=1,
+    )
+    random_success = evaluate_success(env, lambda obs: env.action_space.sample(), n_episodes=200)
+    model.learn(3_000)
+    main_success = evaluate_success(env, lambda obs: model.predict(obs, deterministic=True)[0], n_episodes=20)
+    print(f"main head success {main_success:.2f} against random {random_success:.2f}")
+    assert random_success < 0.2
+    assert main_success >= 0.9
+
+
+def evaluate_success(env: gym.Env, policy, n_episodes: int) -> float:
+    env.action_space.seed(0)
+    successes = 0
+    for episode in range(n_episodes):
+        obs, _ = env.reset(seed=episode)
+        done = False
+        while not done:
+            obs, _, terminated, truncated, info = env.step(policy(obs))
+            done = terminated or truncated
+        successes += info["is_success"]
+    return successes / n_episodes

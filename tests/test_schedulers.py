@@ -1,0 +1,95 @@
+import pickle
+
+import numpy as np
+import pytest
+
+from sb3_sacx.schedulers import QScheduler, UniformScheduler, make_scheduler, returns_from_segments, softmax
+
+N_TASKS = 4
+GOOD_TASK = 2
+PERIOD = 10
+
+
+def run_episode(scheduler, env_index: int, n_segments: int = 3) -> None:
+    """A synthetic episode: the main reward is 1 on every step that GOOD_TASK acts, 0 otherwise."""
+    scheduler.reset(env_index)
+    rewards = []
+    for segment in range(n_segments):
+        task = scheduler.select(env_index, segment * PERIOD)
+        rewards += [1.0 if task == GOOD_TASK else 0.0] * PERIOD
+    scheduler.episode_end(env_index, np.array(rewards))
+
+
+def test_returns_from_segments() -> None:
+    rewards = np.array([0.0, 1.0, 0.0, 2.0, 0.0])
+    np.testing.assert_allclose(returns_from_segments(rewards, [0, 2, 4]), [3.0, 2.0, 0.0])
+    # A segment that would start after the episode ended earns nothing
+    np.testing.assert_allclose(returns_from_segments(rewards, [0, 10]), [3.0, 0.0])
+
+
+def test_softmax_is_stable_and_normalised() -> None:
+    probabilities = softmax(np.array([1000.0, 1000.0, 0.0]), temperature=0.1)
+    np.testing.assert_allclose(probabilities, [0.5, 0.5, 0.0])
+
+
+def test_sac_q_learns_the_rewarding_intention_and_sac_u_stays_uniform() -> None:
+    sac_q, sac_u = QScheduler(N_TASKS, temperature=0.1, epsilon=0.2, seed=0), UniformScheduler(N_TASKS, seed=0)
+    np.testing.assert_allclose(sac_q.probabilities(), 1.0 / N_TASKS)  # unvisited entries are 0: starts as SAC-U
+    for _ in range(200):
+        for env_index in range(2):
+            run_episode(sac_q, env_index)
+            run_episode(sac_u, env_index)
+    assert sac_q.probabilities()[GOOD_TASK] > 0.8
+    np.testing.assert_allclose(sac_u.probabilities(), 1.0 / N_TASKS)
+
+
+def test_sac_q_running_mean_and_constant_step_size() -> None:
+    # returns 1 then 3: running mean 2; step size 0.5 from 0: 0.5, then 0.5 + 0.5 * (3 - 0.5)
+    for step_size, expected in [(None, 2.0), (0.5, 1.75)]:
+        scheduler = QScheduler(2, step_size=step_size, seed=0)
+        scheduler.reset(0)
+        task = scheduler.select(0, 0)
+        scheduler.episode_end(0, np.array([1.0]))
+        scheduler.reset(0)
+        scheduler._histories[0] = [(0, task)]  # force the same choice again
+        scheduler.episode_end(0, np.array([3.0]))
+        assert scheduler.q_table[()][task] == pytest.approx(expected)
+
+
+def test_sac_q_conditions_on_the_schedule_so_far() -> None:
+    scheduler = QScheduler(N_TASKS, seed=1)
+    run_episode(scheduler, 0, n_segments=3)
+    # One table row per prefix of the schedule: (), (T_0,), (T_0, T_1)
+    assert sorted(len(key) for key in scheduler.q_table) == [0, 1, 2]
+
+
+def test_state_survives_pickling() -> None:
+    scheduler = QScheduler(N_TASKS, seed=0)
+    for _ in range(20):
+        run_episode(scheduler, 0)
+    restored = pickle.loads(pickle.dumps(scheduler))
+    np.testing.assert_allclose(restored.probabilities(), scheduler.probabilities())
+    assert restored.select(0, 0) == scheduler.select(0, 0)  # the random generator's state too
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [(dict(temperature=0.0), ValueError), (dict(epsilon=1.5), ValueError), (dict(step_size=0.0), ValueError)],
+)
+def test_bad_sac_q_parameters(kwargs, error) -> None:
+    with pytest.raises(error, match=next(iter(kwargs))):
+        QScheduler(N_TASKS, **kwargs)
+
+
+def test_make_scheduler() -> None:
+    assert isinstance(make_scheduler("sac-u", N_TASKS, 0, None), UniformScheduler)
+    scheduler = make_scheduler("SAC-Q", N_TASKS, 0, {"temperature": 0.5})
+    assert isinstance(scheduler, QScheduler) and scheduler.temperature == 0.5
+    with pytest.raises(ValueError, match="sac-x"):
+        make_scheduler("sac-x", N_TASKS, 0, None)
+    with pytest.raises(TypeError, match="scheduler_kwargs"):
+        make_scheduler("sac-u", N_TASKS, 0, {"temperature": 0.5})
+    with pytest.raises(TypeError, match="probabilities"):
+        make_scheduler(object(), N_TASKS, 0, None)
+    with pytest.raises(ValueError, match="scheduler_kwargs"):
+        make_scheduler(UniformScheduler(N_TASKS), N_TASKS, 0, {"temperature": 0.5})
