@@ -23,7 +23,7 @@ def fill(buffer: SACXReplayBuffer, n_steps: int, episode_lengths: list[int], tru
         ]
         buffer.stage_behaviour(-step, np.zeros(n_envs))
         obs = np.stack([episode, step], axis=1)
-        buffer.add(obs, obs + [0, 1], np.zeros((n_envs, 1)), np.ones(n_envs), done, infos)
+        buffer.add(obs, obs + np.array([0, 1]), np.zeros((n_envs, 1)), np.ones(n_envs), done, infos)
         step = np.where(done, 0, step + 1)
         episode = np.where(done, episode + 1, episode)
 

@@ -84,8 +84,9 @@ def test_predict_with_each_head() -> None:
     obs = np.array([[0.3]], dtype=np.float32)
     main_action, _ = model.predict(obs, deterministic=True)
     assert np.array_equal(main_action, model.predict(obs, deterministic=True, task="main")[0])
-    assert np.array_equal(model.predict(obs, deterministic=True, task=1)[0], model.predict(obs, deterministic=True, task="right")[0])
-    # The heads are distinct networks outputs
+    by_index = model.predict(obs, deterministic=True, task=1)[0]
+    assert np.array_equal(by_index, model.predict(obs, deterministic=True, task="right")[0])
+    # The heads are distinct outputs
     mean, _ = model.actor.gaussian_params(th.as_tensor(obs))
     assert not th.allclose(mean[:, 0], mean[:, 1])
     with pytest.raises(ValueError, match="'left'"):
@@ -169,7 +170,8 @@ def test_logs_per_task(tmp_path) -> None:
 def test_multi_input_and_cnn_policies(discrete: bool) -> None:
     dict_env = AuxRewardWrapper(SimpleMultiObsEnv(random_start=False, discrete_actions=discrete), {"zero": zero})
     SACX("MultiInputPolicy", dict_env, learning_starts=30, batch_size=16, buffer_size=500, seed=0).learn(60)
-    image_env = AuxRewardWrapper(FakeImageEnv(screen_height=36, screen_width=36, n_channels=1, discrete=discrete), {"zero": zero})
+    image_env = FakeImageEnv(screen_height=36, screen_width=36, n_channels=1, discrete=discrete)
+    image_env = AuxRewardWrapper(image_env, {"zero": zero})
     SACX("CnnPolicy", image_env, learning_starts=30, batch_size=16, buffer_size=200, seed=0).learn(60)
 
 
