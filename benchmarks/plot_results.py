@@ -1,0 +1,128 @@
+"""
+Turn the learning benchmark's CSVs (``benchmarks/results/<env>/<run>/seed<k>.csv``, written by
+``benchmarks/sparse_lunar_lander.py``) into the README's table and plots:
+
+    python benchmarks/plot_results.py
+
+Writes ``benchmarks/results/summary.csv``, ``success_<env>.png`` (success rate of the deterministic main head against
+env steps: median over seeds, the band spans min to max) and ``aux_returns_<env>.png`` (every run's mean auxiliary
+returns per task in the main head's evaluation episodes), and prints the table in Markdown.
+"""
+
+import csv
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+ENV_NAMES = {"continuous": "SparseLunarLanderContinuous-v0", "discrete": "SparseLunarLander-v0"}
+
+
+def load_runs() -> dict[tuple[str, str], dict[int, list[dict[str, Any]]]]:
+    """``{(env, run): {seed: rows}}`` with numeric values parsed."""
+    runs: dict[tuple[str, str], dict[int, list[dict[str, Any]]]] = defaultdict(dict)
+    for path in sorted(RESULTS.glob("*/*/seed*.csv")):
+        with open(path) as file:
+            rows = [{key: parse(value) for key, value in row.items()} for row in csv.DictReader(file)]
+        if rows:
+            runs[(path.parent.parent.name, path.parent.name)][int(path.stem[4:])] = rows
+    return runs
+
+
+def parse(value: str) -> Any:
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def summarise(runs: dict[tuple[str, str], dict[int, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+    """One row per run at the largest step count that all of its seeds reached."""
+    table = []
+    for (env, run), seeds in sorted(runs.items()):
+        steps = min(rows[-1]["steps"] for rows in seeds.values())
+        finals = [next(row for row in rows if row["steps"] == steps) for rows in seeds.values()]
+        success = np.array([row["success_rate"] for row in finals])
+        minutes_per_100k = np.median([row["wall_time_s"] / row["steps"] * 100_000 / 60 for row in finals])
+        first = [min((row["steps"] for row in rows if row["success_rate"] >= 0.9), default=np.nan) for rows in seeds.values()]
+        table.append(
+            dict(
+                method=run,
+                env=ENV_NAMES.get(env, env),
+                steps=int(steps),
+                seeds=len(finals),
+                success_median=float(np.median(success)),
+                success_min=float(success.min()),
+                success_max=float(success.max()),
+                first_steps_at_0_9=float(np.nanmedian(first)) if not np.isnan(first).all() else np.nan,
+                train_minutes_per_100k=round(float(minutes_per_100k), 1),
+            )
+        )
+    return table
+
+
+def plot(runs: dict[tuple[str, str], dict[int, list[dict[str, Any]]]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for env in sorted({env for env, _ in runs}):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for (run_env, run), seeds in sorted(runs.items()):
+            if run_env != env:
+                continue
+            steps, success = aligned(seeds, "success_rate")
+            line = ax.plot(steps, np.median(success, axis=0), label=f"{run} ({len(seeds)} seed{'s' * (len(seeds) > 1)})")
+            ax.fill_between(steps, success.min(axis=0), success.max(axis=0), color=line[0].get_color(), alpha=0.2)
+        ax.set(xlabel="env steps", ylabel="success rate (deterministic main head)", ylim=(-0.02, 1.02), title=ENV_NAMES[env])
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(RESULTS / f"success_{env}.png", dpi=100)
+        plt.close(fig)
+
+        env_runs = [(run, seeds) for (run_env, run), seeds in sorted(runs.items()) if run_env == env]
+        first_rows = [next(iter(seeds.values()))[0] for _, seeds in env_runs]
+        aux_keys = sorted({key for row in first_rows for key in row if key.startswith("eval_aux")})
+        fig, axes = plt.subplots(1, len(aux_keys), figsize=(3 * len(aux_keys), 3), squeeze=False)
+        for ax, key in zip(axes[0], aux_keys):
+            for run, seeds in env_runs:
+                if key in next(iter(seeds.values()))[0]:
+                    steps, values = aligned(seeds, key)
+                    ax.plot(steps, np.median(values, axis=0), label=run)
+            ax.set(title=key.removeprefix("eval_aux_return_"), xlabel="env steps")
+        axes[0][0].set_ylabel("mean episode return (main head's episodes)")
+        axes[0][-1].legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(RESULTS / f"aux_returns_{env}.png", dpi=100)
+        plt.close(fig)
+
+
+def aligned(seeds: dict[int, list[dict[str, Any]]], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """The steps every seed reached, and ``[n_seeds, n_steps]`` values of ``key`` there."""
+    n_points = min(len(rows) for rows in seeds.values())
+    steps = np.array([row["steps"] for row in next(iter(seeds.values()))[:n_points]])
+    return steps, np.array([[row[key] for row in rows[:n_points]] for rows in seeds.values()])
+
+
+def main() -> None:
+    runs = load_runs()
+    table = summarise(runs)
+    with open(RESULTS / "summary.csv", "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(table[0]))
+        writer.writeheader()
+        writer.writerows(table)
+    print("| method | env | steps | seeds | success (median) | range | train min / 100k steps |")
+    print("|---|---|---|---|---|---|---|")
+    for row in table:
+        print(
+            f"| {row['method']} | {row['env']} | {row['steps']} | {row['seeds']} | {row['success_median']:.2f} | "
+            f"{row['success_min']:.2f} to {row['success_max']:.2f} | {row['train_minutes_per_100k']} |"
+        )
+    plot(runs)
+
+
+if __name__ == "__main__":
+    main()
