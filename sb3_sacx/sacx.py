@@ -44,6 +44,10 @@ class UnsupportedSpaceError(TypeError, ValueError):
     """An observation or action space SACX cannot handle (both a wrong type and a bad value of ``env``)."""
 
 
+class AuxTasksNotFoundError(ValueError, TypeError):
+    """The environment has no ``AuxRewardWrapper``: a bad ``env`` value, of the wrong kind of environment."""
+
+
 class UnknownTaskError(ValueError, KeyError):
     """A task name that is not among the model's ``task_names``."""
 
@@ -59,7 +63,7 @@ def find_task_names(env: VecEnv) -> tuple[str, ...]:
     :return: task names, the main task first.
     """
     if not env.has_attr("aux_task_names"):
-        raise ValueError(
+        raise AuxTasksNotFoundError(
             "SACX needs to know the auxiliary tasks: wrap your environment in sb3_sacx.AuxRewardWrapper(env, aux_tasks) "
             "(or use a registered SparseLunarLander env, which already is)."
         )
