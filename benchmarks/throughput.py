@@ -23,6 +23,8 @@ from sb3_sacx import SACX
 ENV_ID = "SparseLunarLanderContinuous-v0"
 RESULTS = Path(__file__).parent / "results"
 COMMON = dict(batch_size=256, train_freq=1, gradient_steps=1, buffer_size=100_000, seed=0)
+# Wide layers see the state only; the action joins a narrow last hidden layer (see SACXPolicy's critic_action_layer)
+LATE_ACTION_CRITIC = dict(net_arch=dict(pi=[256, 256], qf=[256, 256, 64]), critic_action_layer=2)
 
 
 def variants(warmup: int) -> dict[str, Callable[[], BaseAlgorithm]]:
@@ -31,8 +33,8 @@ def variants(warmup: int) -> dict[str, Callable[[], BaseAlgorithm]]:
     return {
         "SAC": lambda: SAC("MlpPolicy", ENV_ID, policy_kwargs=dict(net_arch=[256, 256]), **common),
         "SACX T=8": lambda: SACX("MlpPolicy", ENV_ID, policy_kwargs=dict(net_arch=[256, 256]), retrace_steps=8, **common),
-        "SACX T=8, critic_action_layer=1": lambda: SACX(
-            "MlpPolicy", ENV_ID, policy_kwargs=dict(net_arch=[256, 256], critic_action_layer=1), retrace_steps=8, **common
+        "SACX T=8, late-action critic": lambda: SACX(
+            "MlpPolicy", ENV_ID, policy_kwargs=LATE_ACTION_CRITIC, retrace_steps=8, **common
         ),
         "SACX T=1": lambda: SACX("MlpPolicy", ENV_ID, policy_kwargs=dict(net_arch=[256, 256]), retrace_steps=1, **common),
     }

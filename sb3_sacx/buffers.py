@@ -13,6 +13,8 @@ from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
 from stable_baselines3.common.vec_env import VecNormalize
 
 TensorOrDict = Union[th.Tensor, dict[str, th.Tensor]]
+#: ``intentions`` entry of a transition whose behaviour was not staged (added from outside the algorithm)
+UNKNOWN_INTENTION = -1
 
 
 class SnippetSamples(NamedTuple):
@@ -47,6 +49,7 @@ class SnippetStorageMixin:
 
     Before each ``add``, the algorithm stages the behaviour log-probabilities and intentions of the
     actions it took with :meth:`stage_behaviour`; ``add`` reads the auxiliary rewards from ``infos``.
+    A transition added without staged behaviour counts as from an unknown policy (no Retrace trace through it).
 
     :param buffer_size: maximum number of transitions stored (over all environments).
     :param observation_space: observation space.
@@ -106,13 +109,18 @@ class SnippetStorageMixin:
 
     def _add_snippet_data(self, infos: list[dict[str, Any]]) -> None:
         if self._staged_behaviour is None:
-            raise RuntimeError(
-                "The SAC-X replay buffer needs the behaviour log-probabilities of each transition: "
-                "call stage_behaviour() before add()."
-            )
-        self.behaviour_log_probs[self.pos], self.intentions[self.pos] = self._staged_behaviour
+            # Transitions added from outside (e.g. demonstrations, or extend()) come from an unknown policy:
+            # log mu = +inf makes every Retrace trace weight c = 0 there, so their targets are one-step TD.
+            self.behaviour_log_probs[self.pos], self.intentions[self.pos] = np.inf, UNKNOWN_INTENTION
+        else:
+            self.behaviour_log_probs[self.pos], self.intentions[self.pos] = self._staged_behaviour
         self._staged_behaviour = None
         for env_index, info in enumerate(infos):
+            if "aux_rewards" not in info:
+                raise KeyError(
+                    f"info of env {env_index} has no 'aux_rewards': SACX's replay buffer stores the auxiliary rewards "
+                    "of every transition; wrap the environment in sb3_sacx.AuxRewardWrapper."
+                )
             self.aux_rewards[self.pos, env_index] = info["aux_rewards"]
             self.aux_absorbing[self.pos, env_index] = bool(info.get("aux_absorbing", False))
 

@@ -112,6 +112,8 @@ class CriticEnsemble(nn.Module):
         action_layer: int = 0,
     ) -> None:
         super().__init__()
+        if n_critics < 1:
+            raise ValueError(f"n_critics must be >= 1, got {n_critics}.")
         if not 0 <= action_layer <= len(net_arch):
             raise ValueError(
                 f"critic_action_layer must be in [0, {len(net_arch)}] for net_arch={net_arch}, got {action_layer}."

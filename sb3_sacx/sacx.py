@@ -179,14 +179,20 @@ class SACX(OffPolicyAlgorithm):
             use_sde_at_warmup=use_sde_at_warmup,
         )
         check_hyperparameters(
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            tau=tau,
+            gamma=gamma,
+            train_freq=train_freq,
+            ent_coef=ent_coef,
+            target_update_interval=target_update_interval,
+            target_entropy=target_entropy,
             retrace_steps=retrace_steps,
             retrace_lambda=retrace_lambda,
-            schedule_period=schedule_period,
-            batch_size=batch_size,
             scheduler=scheduler,
+            schedule_period=schedule_period,
             scheduler_kwargs=scheduler_kwargs,
             main_reward_scale=main_reward_scale,
-            gamma=gamma,
         )
         if env is not None:
             # Made here rather than by SB3 so that its spaces get a clear error before SB3's asserts see them
@@ -269,11 +275,10 @@ class SACX(OffPolicyAlgorithm):
         self.ent_coef_optimizer: Optional[th.optim.Adam] = None
         if isinstance(self.ent_coef, str) and self.ent_coef.startswith("auto"):
             init_value = float(self.ent_coef.split("_")[1]) if "_" in self.ent_coef else 1.0
-            if init_value <= 0.0:
-                raise ValueError(f"The initial value of ent_coef must be greater than 0, got {init_value}.")
             self.log_ent_coef = th.full((n_tasks,), math.log(init_value), device=self.device).requires_grad_(True)
             self.ent_coef_optimizer = th.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1))
         else:
+            self.log_ent_coef = None  # as SB3's SAC: only learned temperatures have one
             self.ent_coef_tensor = th.full((n_tasks,), float(self.ent_coef), device=self.device)
 
     def _create_aliases(self) -> None:
@@ -687,38 +692,69 @@ def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) ->
         raise UnsupportedSpaceError(f"SACX does not support {type(observation_space).__name__} observation spaces.")
 
 
-def check_hyperparameters(
-    retrace_steps: Any,
-    retrace_lambda: Any,
-    schedule_period: Any,
-    batch_size: Any,
-    scheduler: Any,
-    scheduler_kwargs: Any,
-    main_reward_scale: Any,
-    gamma: Any,
-) -> None:
-    """Raise a clear error for a SAC-X hyperparameter of the wrong type or out of range."""
-    for name, value in (("retrace_steps", retrace_steps), ("schedule_period", schedule_period), ("batch_size", batch_size)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r}).")
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}.")
-    if batch_size < retrace_steps:
+def check_hyperparameters(**hyperparameters: Any) -> None:
+    """Raise a clear error, naming the argument, for a hyperparameter of the wrong type or out of range."""
+    for name in ("retrace_steps", "schedule_period", "batch_size", "target_update_interval"):
+        check_number(name, hyperparameters[name], minimum=1, integer=True)
+    if hyperparameters["batch_size"] < hyperparameters["retrace_steps"]:
         raise ValueError(
-            f"batch_size={batch_size} is smaller than retrace_steps={retrace_steps}: a gradient step uses "
-            "batch_size // retrace_steps snippets, so batch_size must be at least retrace_steps."
+            f"batch_size={hyperparameters['batch_size']} is smaller than retrace_steps={hyperparameters['retrace_steps']}: "
+            "a gradient step uses batch_size // retrace_steps snippets, so batch_size must be at least retrace_steps."
         )
-    if not isinstance(retrace_lambda, (int, float, np.floating, np.integer)) or isinstance(retrace_lambda, bool):
-        raise TypeError(f"retrace_lambda must be a float in [0, 1], got {type(retrace_lambda).__name__}.")
-    if not 0.0 <= retrace_lambda <= 1.0:
-        raise ValueError(f"retrace_lambda must be in [0, 1], got {retrace_lambda}.")
-    if not 0.0 <= gamma < 1.0:
-        raise ValueError(f"gamma must be in [0, 1), got {gamma}.")
-    check_scheduler(scheduler, scheduler_kwargs)
-    if isinstance(main_reward_scale, str):
-        if main_reward_scale != "auto":
-            raise ValueError(f"main_reward_scale must be 'auto' or a positive float, got {main_reward_scale!r}.")
-    elif not isinstance(main_reward_scale, (int, float, np.floating, np.integer)) or isinstance(main_reward_scale, bool):
-        raise TypeError(f"main_reward_scale must be 'auto' or a positive float, got {type(main_reward_scale).__name__}.")
-    elif not main_reward_scale > 0:
-        raise ValueError(f"main_reward_scale must be > 0, got {main_reward_scale}.")
+    check_number("retrace_lambda", hyperparameters["retrace_lambda"], minimum=0.0, maximum=1.0)
+    check_number("tau", hyperparameters["tau"], minimum=0.0, maximum=1.0)
+    # Absorbing states and the "auto" main reward scale are worth 1 / (1 - gamma): gamma = 1 has no such value
+    check_number("gamma", hyperparameters["gamma"], minimum=0.0, maximum=1.0, maximum_included=False)
+    if not callable(hyperparameters["learning_rate"]):
+        check_number("learning_rate", hyperparameters["learning_rate"], minimum=0.0)
+    check_train_freq(hyperparameters["train_freq"])
+    check_auto_or_number("ent_coef", hyperparameters["ent_coef"], minimum=0.0, minimum_included=False, auto_value=True)
+    check_auto_or_number("target_entropy", hyperparameters["target_entropy"])
+    check_auto_or_number("main_reward_scale", hyperparameters["main_reward_scale"], minimum=0.0, minimum_included=False)
+    check_scheduler(hyperparameters["scheduler"], hyperparameters["scheduler_kwargs"])
+
+
+def check_number(
+    name: str,
+    value: Any,
+    minimum: Optional[float] = None,
+    maximum: Optional[float] = None,
+    integer: bool = False,
+    minimum_included: bool = True,
+    maximum_included: bool = True,
+) -> None:
+    """Raise ``TypeError`` if ``value`` is not a (whole) number, ``ValueError`` if it is outside the range."""
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if not isinstance(value, kinds) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be {'an int' if integer else 'a number'}, got {type(value).__name__} ({value!r}).")
+    below = minimum is not None and (value < minimum if minimum_included else value <= minimum)
+    above = maximum is not None and (value > maximum if maximum_included else value >= maximum)
+    if below or above or not np.isfinite(value):
+        low = "-inf" if minimum is None else f"{'[' if minimum_included else '('}{minimum}"
+        high = "inf" if maximum is None else f"{maximum}{']' if maximum_included else ')'}"
+        raise ValueError(f"{name} must be in {low}, {high}, got {value}.")
+
+
+def check_auto_or_number(name: str, value: Any, auto_value: bool = False, **bounds: Any) -> None:
+    """``"auto"`` (or ``"auto_<number>"`` where ``auto_value``), or a number within ``bounds``."""
+    if isinstance(value, str):
+        if value == "auto":
+            return
+        initial = value[len("auto_") :] if auto_value and value.startswith("auto_") else None
+        try:
+            check_number(f"the initial value of {name}", float(initial), **bounds)  # type: ignore[arg-type]
+        except (TypeError, ValueError) as error:
+            usage = "'auto', 'auto_<initial value>' or a number" if auto_value else "'auto' or a number"
+            raise ValueError(f"{name} must be {usage}, got {value!r}.") from error
+        return
+    check_number(name, value, **bounds)
+
+
+def check_train_freq(train_freq: Any) -> None:
+    """SB3's ``train_freq``: a positive int, or ``(positive int, "step" | "episode")``."""
+    if isinstance(train_freq, tuple):
+        if len(train_freq) != 2 or train_freq[1] not in ("step", "episode"):
+            raise ValueError(f"train_freq must be an int or a tuple (frequency, 'step' or 'episode'), got {train_freq!r}.")
+        check_number("train_freq", train_freq[0], minimum=1, integer=True)
+    else:
+        check_number("train_freq", train_freq, minimum=1, integer=True)

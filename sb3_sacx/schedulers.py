@@ -109,7 +109,8 @@ class QScheduler(Scheduler):
 
     :param n_tasks: number of intentions K.
     :param temperature: softmax temperature ``eta``; main returns are 0/1 on sparse tasks, so keep it ~0.1.
-    :param epsilon: probability mass spread uniformly, so that every intention keeps acting.
+    :param epsilon: probability mass spread uniformly, so that every intention keeps acting (0: the paper's
+        pure softmax).
     :param step_size: constant step size of the table update; ``None`` uses a running mean.
     :param seed: seed of the scheduler's random generator.
     """
@@ -118,7 +119,7 @@ class QScheduler(Scheduler):
         self,
         n_tasks: int,
         temperature: float = 0.1,
-        epsilon: float = 0.2,
+        epsilon: float = 0.0,
         step_size: Optional[float] = None,
         seed: Optional[int] = None,
     ) -> None:

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
+import torch as th
 from gymnasium import spaces
 
 import sb3_sacx  # noqa: F401  (registers the envs)
-from sb3_sacx.buffers import SACXDictReplayBuffer, SACXReplayBuffer
+from sb3_sacx.buffers import UNKNOWN_INTENTION, SACXDictReplayBuffer, SACXReplayBuffer
 
 OBS_SPACE = spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32)
 ACTION_SPACE = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
@@ -77,10 +78,20 @@ def test_truncate_last_episodes_cuts_snippets_at_a_reset() -> None:
     assert buffer.dones[9, 0] == 1 and buffer.timeouts[9, 0] == 1
 
 
-def test_add_needs_the_behaviour() -> None:
+def test_transitions_of_unknown_behaviour_cut_the_traces() -> None:
     buffer = SACXReplayBuffer(10, OBS_SPACE, ACTION_SPACE, n_aux_tasks=1)
-    with pytest.raises(RuntimeError, match="stage_behaviour"):
-        buffer.add(np.zeros((1, 2)), np.zeros((1, 2)), np.zeros((1, 1)), np.zeros(1), np.zeros(1), [{"aux_rewards": [0.0]}])
+    buffer.add(np.zeros((1, 2)), np.zeros((1, 2)), np.zeros((1, 1)), np.zeros(1), np.zeros(1), [{"aux_rewards": [0.0]}])
+    assert buffer.behaviour_log_probs[0, 0] == np.inf and buffer.intentions[0, 0] == UNKNOWN_INTENTION
+    # log rho = log pi - inf = -inf: the trace weight min(1, rho) is 0
+    log_rho = th.as_tensor(-1.0) - th.as_tensor(buffer.behaviour_log_probs[0, 0])
+    assert th.exp(th.clamp(log_rho, max=0.0)).item() == 0.0
+
+
+def test_add_needs_the_aux_rewards() -> None:
+    buffer = SACXReplayBuffer(10, OBS_SPACE, ACTION_SPACE, n_aux_tasks=1)
+    buffer.stage_behaviour(np.zeros(1), np.zeros(1))
+    with pytest.raises(KeyError, match="AuxRewardWrapper"):
+        buffer.add(np.zeros((1, 2)), np.zeros((1, 2)), np.zeros((1, 1)), np.zeros(1), np.zeros(1), [{}])
 
 
 def test_dict_observations() -> None:

@@ -141,7 +141,7 @@ def test_fixed_ent_coef_and_custom_scheduler() -> None:
 
     model = small_sacx(point_reach(), ent_coef=0.05, scheduler=AlwaysAux(2))
     model.learn(150)
-    assert model.ent_coef_optimizer is None
+    assert model.ent_coef_optimizer is None and model.log_ent_coef is None
     th.testing.assert_close(model._ent_coefs(), th.full((2,), 0.05))
     assert (model.replay_buffer.intentions[: model.replay_buffer.n_stored()] == 1).all()
 
@@ -206,6 +206,17 @@ class MultiDiscreteActions(UnboundedActions):
         (dict(n_steps=3), ValueError, "n_steps"),
         (dict(action_noise=NormalActionNoise(np.zeros(1), np.ones(1))), ValueError, "action_noise"),
         (dict(policy_kwargs=dict(net_arch=[8], critic_action_layer=3)), ValueError, "critic_action_layer"),
+        (dict(policy_kwargs=dict(n_critics=0)), ValueError, "n_critics"),
+        (dict(ent_coef=-1.0), ValueError, "ent_coef"),
+        (dict(ent_coef="auto_-1"), ValueError, "ent_coef"),
+        (dict(ent_coef="often"), ValueError, "ent_coef"),
+        (dict(target_entropy="high"), ValueError, "target_entropy"),
+        (dict(tau=2.0), ValueError, "tau"),
+        (dict(gamma=1.0), ValueError, "gamma"),
+        (dict(target_update_interval=0), ValueError, "target_update_interval"),
+        (dict(train_freq=0), ValueError, "train_freq"),
+        (dict(train_freq=(1, "epoch")), ValueError, "train_freq"),
+        (dict(learning_rate="fast"), TypeError, "learning_rate"),
     ],
 )
 def test_bad_hyperparameters(kwargs: dict, error: type, match: str) -> None:
