@@ -2,7 +2,7 @@
 
 import math
 from collections import deque
-from typing import Any, ClassVar, Optional, TypeVar, Union
+from typing import Any, ClassVar, NamedTuple, Optional, TypeVar, Union
 
 import numpy as np
 import torch as th
@@ -42,6 +42,24 @@ DISCRETE_TARGET_ENTROPY_FRACTION = 0.5
 
 class UnsupportedSpaceError(TypeError, ValueError):
     """An observation or action space SACX cannot handle (both a wrong type and a bad value of ``env``)."""
+
+
+class PolicyTerms(NamedTuple):
+    """
+    Every head at every snippet state ``s_0..s_T``, with gradients to the actor.
+
+    :param neg_entropy: ``[B, T + 1, K]`` ``log pi_k(a|s)`` of a sampled action (Box) or ``-H(pi_k(.|s))`` (Discrete).
+    :param log_pi: Discrete: ``[B, T + 1, K, |A|]`` log-probabilities of every action.
+    :param mean: Box: ``[B, T + 1, K, A]`` Gaussian mean before squashing.
+    :param log_std: Box: ``[B, T + 1, K, A]`` Gaussian log standard deviation.
+    :param actions: Box: ``[B, T + 1, K, A]`` reparameterised squashed actions of every head.
+    """
+
+    neg_entropy: th.Tensor
+    log_pi: Optional[th.Tensor] = None
+    mean: Optional[th.Tensor] = None
+    log_std: Optional[th.Tensor] = None
+    actions: Optional[th.Tensor] = None
 
 
 class AuxTasksNotFoundError(ValueError, TypeError):
@@ -488,99 +506,130 @@ class SACX(OffPolicyAlgorithm):
         The snippet's states ``s_0..s_T`` go through the actor once: ``s_0..s_{T-1}`` serve the actor and
         temperature losses, ``s_1..s_T`` the soft values and importance weights of the Retrace targets.
         """
-        n_snippets, n_steps = snippets.mask.shape
-        mask = snippets.mask
+        n_steps = snippets.mask.shape[1]
         states = snippet_states(snippets.observations, snippets.next_observations)
-        all_states = take_steps(states, 0, n_steps + 1)
-        current_states = take_steps(states, 0, n_steps)
-        next_states = take_steps(states, 1, n_steps + 1)
-        actions = snippets.actions
-
-        # Policy terms of every head at every state (one actor pass)
-        if self.discrete:
-            log_pi = self.actor.log_probs(all_states).view(n_snippets, n_steps + 1, self.n_tasks, -1)
-            neg_entropy = (log_pi.exp() * log_pi).sum(dim=-1)
-        else:
-            mean, log_std = self.actor.gaussian_params(all_states)
-            pi_actions, neg_entropy = squashed_gaussian_sample(mean, log_std)
-            per_step = (n_snippets, n_steps + 1, self.n_tasks)
-            mean, log_std, pi_actions = mean.view(*per_step, -1), log_std.view(*per_step, -1), pi_actions.view(*per_step, -1)
-            neg_entropy = neg_entropy.view(per_step)
-
-        # Temperatures (SAC eq. 18), one per task
+        policy = self._policy_terms(take_steps(states, 0, n_steps + 1), snippets.mask.shape)
         ent_coefs = self._ent_coefs()
         if self.ent_coef_optimizer is not None:
-            ent_coef_loss = -(self.log_ent_coef * masked_mean((neg_entropy[:, :n_steps] + self.target_entropy).detach(), mask))
-            self.ent_coef_optimizer.zero_grad()
-            ent_coef_loss.sum().backward()
-            self.ent_coef_optimizer.step()
-
-        # Policy evaluation: Retrace targets from the target critics
+            self._update_temperatures(policy.neg_entropy[:, :n_steps], snippets.mask)
         with th.no_grad():
-            if self.discrete:
-                next_log_pi = log_pi[:, 1:]
-                next_q = self.critic_target(next_states).min(dim=0).values.view_as(next_log_pi)
-                v_next = (next_log_pi.exp() * (next_q - ent_coefs[:, None] * next_log_pi)).sum(dim=-1)
-                taken = actions.long().view(n_snippets, n_steps, 1, 1).expand(-1, -1, self.n_tasks, 1)
-                # Q and log pi of a_t at s_t, for t >= 1, are read at next_states[t - 1]
-                q_taken = next_q[:, :-1].gather(-1, taken[:, 1:]).squeeze(-1)
-                log_pi_taken = next_log_pi[:, :-1].gather(-1, taken[:, 1:]).squeeze(-1)
-            else:
-                # At s_{t+1}: the K heads' own actions (soft values) and a_{t+1}, the next action taken (Retrace)
-                next_actions = th.cat([pi_actions[:, 1:], F.pad(actions[:, 1:], (0, 0, 0, 1))[:, :, None]], dim=2)
-                next_q = self.critic_target(next_states, next_actions.flatten(0, 1).detach()).min(dim=0).values
-                next_q = next_q.view(n_snippets, n_steps, self.n_tasks + 1, self.n_tasks)
-                v_next = task_diagonal(next_q) - ent_coefs * neg_entropy[:, 1:]
-                q_taken = next_q[:, :-1, -1]
-                log_pi_taken = squashed_action_log_prob(mean[:, 1:n_steps], log_std[:, 1:n_steps], actions[:, 1:, None])
-            log_rhos = F.pad(log_pi_taken - snippets.behaviour_log_probs[:, 1:, None], (0, 0, 1, 0))
-            targets = retrace_targets(
-                rewards=self._task_rewards(snippets),
-                discounts=self.gamma * (1.0 - snippets.terminations),
-                q_taken=F.pad(q_taken, (0, 0, 1, 0)),
-                v_next=v_next,
-                log_rhos=log_rhos,
-                mask=mask,
-                lambda_=self.retrace_lambda,
-            )
+            targets = self._retrace_targets(snippets, take_steps(states, 1, n_steps + 1), policy, ent_coefs)
+        current_states = take_steps(states, 0, n_steps)
+        critic_loss = self._update_critics(current_states, snippets.actions, targets, snippets.mask)
+        actor_loss, q_value = self._update_actor(current_states, policy, ent_coefs, snippets.mask)
+        return {
+            "critic_loss": critic_loss,
+            "actor_loss": actor_loss,
+            "ent_coef": ent_coefs,
+            "q_value": q_value,
+            "entropy": -masked_mean(policy.neg_entropy[:, :n_steps].detach(), snippets.mask),
+        }
 
-        # Critics regress on the targets (0.5 * sum over critics of the MSE, per task, as SB3's SAC)
+    def _policy_terms(self, states: PyTorchObs, shape: tuple[int, int]) -> PolicyTerms:
+        """
+        Every head at every snippet state ``s_0..s_T``, in one actor pass.
+
+        :param states: ``B * (T + 1)`` states.
+        :param shape: ``(B, T)``.
+        """
+        per_step = (shape[0], shape[1] + 1, self.n_tasks)
         if self.discrete:
-            all_q = self.critic(current_states)
-            taken = actions.long().view(1, n_snippets * n_steps, 1, 1).expand(all_q.shape[0], -1, self.n_tasks, 1)
+            log_pi = self.actor.log_probs(states).view(*per_step, -1)
+            return PolicyTerms(neg_entropy=(log_pi.exp() * log_pi).sum(dim=-1), log_pi=log_pi)
+        mean, log_std = self.actor.gaussian_params(states)
+        actions, log_pi = squashed_gaussian_sample(mean, log_std)
+        return PolicyTerms(
+            neg_entropy=log_pi.view(per_step),
+            mean=mean.view(*per_step, -1),
+            log_std=log_std.view(*per_step, -1),
+            actions=actions.view(*per_step, -1),
+        )
+
+    def _update_temperatures(self, neg_entropy: th.Tensor, mask: th.Tensor) -> None:
+        """SAC's temperature loss (Haarnoja et al., 2018b, eq. 18), one temperature per task."""
+        ent_coef_loss = -(self.log_ent_coef * masked_mean((neg_entropy + self.target_entropy).detach(), mask))
+        self.ent_coef_optimizer.zero_grad()  # type: ignore[union-attr]
+        ent_coef_loss.sum().backward()
+        self.ent_coef_optimizer.step()  # type: ignore[union-attr]
+
+    def _retrace_targets(
+        self, snippets: SnippetSamples, next_states: PyTorchObs, policy: PolicyTerms, ent_coefs: th.Tensor
+    ) -> th.Tensor:
+        """
+        Policy evaluation (SPEC section 4): ``[B, T, K]`` Retrace targets from the target critics.
+        ``Q(s_t, a_t)`` and ``log pi(a_t|s_t)``, needed for ``t >= 1`` only, are read at ``next_states[t - 1]``.
+        """
+        n_snippets, n_steps = snippets.mask.shape
+        actions = snippets.actions
+        if self.discrete:
+            next_log_pi = policy.log_pi[:, 1:]
+            next_q = self.critic_target(next_states).min(dim=0).values.view_as(next_log_pi)
+            v_next = (next_log_pi.exp() * (next_q - ent_coefs[:, None] * next_log_pi)).sum(dim=-1)
+            taken = actions[:, 1:].long().view(n_snippets, n_steps - 1, 1, 1).expand(-1, -1, self.n_tasks, 1)
+            q_taken = next_q[:, :-1].gather(-1, taken).squeeze(-1)
+            log_pi_taken = next_log_pi[:, :-1].gather(-1, taken).squeeze(-1)
+        else:
+            # At s_{t+1}: the K heads' own actions (soft values), then a_{t+1}, the action taken next (Retrace)
+            next_actions = th.cat([policy.actions[:, 1:], F.pad(actions[:, 1:], (0, 0, 0, 1))[:, :, None]], dim=2)
+            next_q = self.critic_target(next_states, next_actions.flatten(0, 1)).min(dim=0).values
+            next_q = next_q.view(n_snippets, n_steps, self.n_tasks + 1, self.n_tasks)
+            v_next = task_diagonal(next_q) - ent_coefs * policy.neg_entropy[:, 1:]
+            q_taken = next_q[:, :-1, -1]
+            log_pi_taken = squashed_action_log_prob(
+                policy.mean[:, 1:n_steps], policy.log_std[:, 1:n_steps], actions[:, 1:, None]
+            )
+        return retrace_targets(
+            rewards=self._task_rewards(snippets),
+            discounts=self.gamma * (1.0 - snippets.terminations),
+            q_taken=F.pad(q_taken, (0, 0, 1, 0)),
+            v_next=v_next,
+            log_rhos=F.pad(log_pi_taken - snippets.behaviour_log_probs[:, 1:, None], (0, 0, 1, 0)),
+            mask=snippets.mask,
+            lambda_=self.retrace_lambda,
+        )
+
+    def _update_critics(self, states: PyTorchObs, actions: th.Tensor, targets: th.Tensor, mask: th.Tensor) -> th.Tensor:
+        """Every twin critic regresses on the targets: per task, 0.5 * sum over critics of the MSE, as SB3's SAC."""
+        n_snippets, n_steps = mask.shape
+        if self.discrete:
+            all_q = self.critic(states)
+            taken = actions.long().view(1, -1, 1, 1).expand(all_q.shape[0], -1, self.n_tasks, 1)
             current_q = all_q.gather(-1, taken).squeeze(-1)
         else:
-            current_q = self.critic(current_states, actions.flatten(0, 1)[:, None]).squeeze(2)
+            current_q = self.critic(states, actions.flatten(0, 1)[:, None]).squeeze(2)
         current_q = current_q.view(-1, n_snippets, n_steps, self.n_tasks)
         critic_loss = 0.5 * masked_mean((current_q - targets).pow(2), mask).sum(dim=0)
         self.critic.optimizer.zero_grad()
         critic_loss.sum().backward()
         self.critic.optimizer.step()
+        return critic_loss.detach()
 
-        # Policy improvement: E_s[ E_{a~pi_k}[ alpha_k log pi_k(a|s) - Q_k(s, a) ] ] per task
+    def _update_actor(
+        self, states: PyTorchObs, policy: PolicyTerms, ent_coefs: th.Tensor, mask: th.Tensor
+    ) -> tuple[th.Tensor, th.Tensor]:
+        """
+        Policy improvement (SPEC section 1), per task: ``E_s[ E_{a~pi_k}[ alpha_k log pi_k(a|s) - Q_k(s, a) ] ]``,
+        reparameterised for Box actions, an exact expectation for Discrete ones.
+
+        :return: the actor loss and the mean ``Q_k`` of the heads' actions, per task.
+        """
+        n_snippets, n_steps = mask.shape
         self.critic.q_net.requires_grad_(False)  # gradients reach the actor through the actions only
         if self.discrete:
-            pi_log = log_pi[:, :n_steps]
-            q_pi = self.critic(current_states).min(dim=0).values.view_as(pi_log)
-            actor_terms = (pi_log.exp() * (ent_coefs[:, None] * pi_log - q_pi)).sum(dim=-1)
-            q_report = (pi_log.exp() * q_pi).sum(dim=-1)
+            log_pi = policy.log_pi[:, :n_steps]
+            q_pi = self.critic(states).min(dim=0).values.view_as(log_pi)
+            actor_terms = (log_pi.exp() * (ent_coefs[:, None] * log_pi - q_pi)).sum(dim=-1)
+            q_value = (log_pi.exp() * q_pi).sum(dim=-1)
         else:
-            q_pi = self.critic(current_states, pi_actions[:, :n_steps].flatten(0, 1)).min(dim=0).values
-            q_report = task_diagonal(q_pi).view(n_snippets, n_steps, self.n_tasks)
-            actor_terms = ent_coefs * neg_entropy[:, :n_steps] - q_report
+            q_pi = self.critic(states, policy.actions[:, :n_steps].flatten(0, 1)).min(dim=0).values
+            q_value = task_diagonal(q_pi).view(n_snippets, n_steps, self.n_tasks)
+            actor_terms = ent_coefs * policy.neg_entropy[:, :n_steps] - q_value
         self.critic.q_net.requires_grad_(True)
         actor_loss = masked_mean(actor_terms, mask)
         self.actor.optimizer.zero_grad()
         actor_loss.sum().backward()
         self.actor.optimizer.step()
-
-        return {
-            "critic_loss": critic_loss.detach(),
-            "actor_loss": actor_loss.detach(),
-            "ent_coef": ent_coefs,
-            "q_value": masked_mean(q_report.detach(), mask),
-            "entropy": -masked_mean(neg_entropy[:, :n_steps].detach(), mask),
-        }
+        return actor_loss.detach(), masked_mean(q_value.detach(), mask)
 
     def _task_rewards(self, snippets: SnippetSamples) -> th.Tensor:
         """
