@@ -1,0 +1,124 @@
+r"""
+Clear errors for what SACX cannot use, raised before anything reaches Stable-Baselines3 (whose ``assert``\ s are not
+clear errors): a ``ValueError`` for a bad value, a ``TypeError`` for a wrong type, naming the argument.
+"""
+
+from typing import Any, Optional
+
+import numpy as np
+from gymnasium import spaces
+
+from sb3_sacx.schedulers import check_scheduler
+
+
+class UnsupportedSpaceError(TypeError, ValueError):
+    """An observation or action space SACX cannot handle (both a wrong type and a bad value of ``env``)."""
+
+
+def refuse_unsupported_options(**options: Any) -> None:
+    """Raise a clear error for SAC options that SACX does not support."""
+    defaults = dict(
+        action_noise=None,
+        replay_buffer_class=None,
+        optimize_memory_usage=False,
+        n_steps=1,
+        use_sde=False,
+        sde_sample_freq=-1,
+        use_sde_at_warmup=False,
+    )
+    reasons = dict(
+        action_noise="Retrace needs the exact behaviour log-probability of each action, which noise would falsify",
+        replay_buffer_class="SACX samples trajectory snippets from its own buffer (sb3_sacx.buffers.SACXReplayBuffer)",
+        optimize_memory_usage="snippets need stored next observations",
+        n_steps="Retrace (retrace_steps) replaces SB3's n-step returns",
+        use_sde="state-dependent exploration is not implemented for multi-head policies",
+        sde_sample_freq="state-dependent exploration is not implemented for multi-head policies",
+        use_sde_at_warmup="state-dependent exploration is not implemented for multi-head policies",
+    )
+    for name, value in options.items():
+        if value is not None and value is not False and value != defaults[name]:
+            raise ValueError(f"SACX does not support {name}={value!r}: {reasons[name]}. Leave {name} at its default.")
+
+
+def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
+    """Raise a clear error for spaces SACX cannot handle."""
+    if isinstance(action_space, spaces.Box):
+        if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+            raise UnsupportedSpaceError(
+                f"SACX squashes actions with tanh and needs a bounded Box action space, got {action_space}: "
+                "give the action space finite low and high."
+            )
+    elif not isinstance(action_space, spaces.Discrete):
+        raise UnsupportedSpaceError(
+            f"SACX supports Box and Discrete action spaces, got {type(action_space).__name__} ({action_space})."
+        )
+    if not isinstance(observation_space, (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Dict)):
+        raise UnsupportedSpaceError(f"SACX does not support {type(observation_space).__name__} observation spaces.")
+
+
+def check_hyperparameters(**hyperparameters: Any) -> None:
+    """Raise a clear error, naming the argument, for a hyperparameter of the wrong type or out of range."""
+    for name in ("retrace_steps", "schedule_period", "batch_size", "target_update_interval"):
+        check_number(name, hyperparameters[name], minimum=1, integer=True)
+    if hyperparameters["batch_size"] < hyperparameters["retrace_steps"]:
+        raise ValueError(
+            f"batch_size={hyperparameters['batch_size']} is smaller than retrace_steps={hyperparameters['retrace_steps']}: "
+            "a gradient step uses batch_size // retrace_steps snippets, so batch_size must be at least retrace_steps."
+        )
+    check_number("retrace_lambda", hyperparameters["retrace_lambda"], minimum=0.0, maximum=1.0)
+    check_number("tau", hyperparameters["tau"], minimum=0.0, maximum=1.0)
+    # Absorbing states and the "auto" main reward scale are worth 1 / (1 - gamma): gamma = 1 has no such value
+    check_number("gamma", hyperparameters["gamma"], minimum=0.0, maximum=1.0, maximum_included=False)
+    if not callable(hyperparameters["learning_rate"]):
+        check_number("learning_rate", hyperparameters["learning_rate"], minimum=0.0)
+    check_train_freq(hyperparameters["train_freq"])
+    check_auto_or_number("ent_coef", hyperparameters["ent_coef"], minimum=0.0, minimum_included=False, auto_value=True)
+    check_auto_or_number("target_entropy", hyperparameters["target_entropy"])
+    check_auto_or_number("main_reward_scale", hyperparameters["main_reward_scale"], minimum=0.0, minimum_included=False)
+    check_scheduler(hyperparameters["scheduler"], hyperparameters["scheduler_kwargs"])
+
+
+def check_number(
+    name: str,
+    value: Any,
+    minimum: Optional[float] = None,
+    maximum: Optional[float] = None,
+    integer: bool = False,
+    minimum_included: bool = True,
+    maximum_included: bool = True,
+) -> None:
+    """Raise ``TypeError`` if ``value`` is not a (whole) number, ``ValueError`` if it is outside the range."""
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if not isinstance(value, kinds) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be {'an int' if integer else 'a number'}, got {type(value).__name__} ({value!r}).")
+    below = minimum is not None and (value < minimum if minimum_included else value <= minimum)
+    above = maximum is not None and (value > maximum if maximum_included else value >= maximum)
+    if below or above or not np.isfinite(value):
+        low = "-inf" if minimum is None else f"{'[' if minimum_included else '('}{minimum}"
+        high = "inf" if maximum is None else f"{maximum}{']' if maximum_included else ')'}"
+        raise ValueError(f"{name} must be in {low}, {high}, got {value}.")
+
+
+def check_auto_or_number(name: str, value: Any, auto_value: bool = False, **bounds: Any) -> None:
+    """``"auto"`` (or ``"auto_<number>"`` where ``auto_value``), or a number within ``bounds``."""
+    if isinstance(value, str):
+        if value == "auto":
+            return
+        initial = value[len("auto_") :] if auto_value and value.startswith("auto_") else None
+        try:
+            check_number(f"the initial value of {name}", float(initial), **bounds)  # type: ignore[arg-type]
+        except (TypeError, ValueError) as error:
+            usage = "'auto', 'auto_<initial value>' or a number" if auto_value else "'auto' or a number"
+            raise ValueError(f"{name} must be {usage}, got {value!r}.") from error
+        return
+    check_number(name, value, **bounds)
+
+
+def check_train_freq(train_freq: Any) -> None:
+    """SB3's ``train_freq``: a positive int, or ``(positive int, "step" | "episode")``."""
+    if isinstance(train_freq, tuple):
+        if len(train_freq) != 2 or train_freq[1] not in ("step", "episode"):
+            raise ValueError(f"train_freq must be an int or a tuple (frequency, 'step' or 'episode'), got {train_freq!r}.")
+        check_number("train_freq", train_freq[0], minimum=1, integer=True)
+    else:
+        check_number("train_freq", train_freq, minimum=1, integer=True)
