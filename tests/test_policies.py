@@ -1,0 +1,75 @@
+import pytest
+import torch as th
+from torch import nn
+from torch.distributions import Normal, TransformedDistribution
+from torch.distributions.transforms import TanhTransform
+
+from sb3_sacx.policies import (
+    CriticEnsemble,
+    squashed_action_log_prob,
+    squashed_gaussian_log_prob,
+    squashed_gaussian_sample,
+    task_diagonal,
+)
+
+
+def test_squashed_gaussian_log_prob_matches_torch() -> None:
+    th.manual_seed(0)
+    mean, log_std = th.randn(50, 3, dtype=th.float64), th.randn(50, 3, dtype=th.float64) * 0.5
+    pre_squash = mean + log_std.exp() * th.randn(50, 3, dtype=th.float64)
+    reference = TransformedDistribution(Normal(mean, log_std.exp()), TanhTransform()).log_prob(th.tanh(pre_squash)).sum(-1)
+    th.testing.assert_close(squashed_gaussian_log_prob(mean, log_std, pre_squash), reference)
+
+
+def test_log_prob_of_a_sample_is_recovered_from_the_action() -> None:
+    th.manual_seed(1)
+    mean, log_std = th.randn(20, 4, 2, dtype=th.float64), th.full((20, 4, 2), -0.5, dtype=th.float64)
+    actions, log_prob = squashed_gaussian_sample(mean, log_std)
+    th.testing.assert_close(squashed_action_log_prob(mean, log_std, actions), log_prob)
+
+
+def test_log_prob_stays_finite_at_saturated_actions() -> None:
+    mean, log_std = th.zeros(2, 1), th.zeros(2, 1)
+    assert th.isfinite(squashed_action_log_prob(mean, log_std, th.tensor([[1.0], [-1.0]]))).all()
+    assert th.isfinite(squashed_gaussian_log_prob(mean, log_std, th.tensor([[30.0], [-30.0]]))).all()
+
+
+def test_task_diagonal() -> None:
+    values = th.arange(2 * 3 * 3, dtype=th.float32).view(2, 3, 3)
+    extra_action = th.full((2, 1, 3), -1.0)  # a non-head action after the K heads' ones is ignored
+    expected = th.stack([th.diagonal(values[i]) for i in range(2)])
+    th.testing.assert_close(task_diagonal(th.cat([values, extra_action], dim=1)), expected)
+
+
+def mlp_with_action_at(ensemble: CriticEnsemble, critic: int, features: th.Tensor, action: th.Tensor) -> th.Tensor:
+    """A plain per-critic MLP that concatenates the action to the input of layer ``action_layer``."""
+    hidden = features
+    for layer, (weight, bias) in enumerate(zip(ensemble.weights, ensemble.biases)):
+        if layer == ensemble.action_layer:
+            hidden = th.cat([hidden, action], dim=-1)
+            weight = th.cat([weight[critic], ensemble.action_weight[critic]], dim=0)
+        else:
+            weight = weight[critic]
+        hidden = hidden @ weight + bias[critic, 0]
+        if layer < len(ensemble.weights) - 1:
+            hidden = th.relu(hidden)
+    return hidden
+
+
+@pytest.mark.parametrize("action_layer", [0, 1, 2])
+def test_critic_ensemble_equals_an_mlp_on_state_and_action(action_layer: int) -> None:
+    th.manual_seed(2)
+    ensemble = CriticEnsemble(3, input_dim=5, action_dim=2, net_arch=[16, 8], output_dim=4, action_layer=action_layer)
+    features, actions = th.randn(6, 5), th.rand(6, 7, 2) * 2 - 1
+    values = ensemble(features, actions)
+    assert values.shape == (3, 6, 7, 4)
+    for critic in range(3):
+        for m in range(7):
+            th.testing.assert_close(values[critic, :, m], mlp_with_action_at(ensemble, critic, features, actions[:, m]))
+
+
+def test_critic_ensemble_initialised_like_linear_layers() -> None:
+    ensemble = CriticEnsemble(2, input_dim=10, action_dim=2, net_arch=[64], output_dim=1, action_layer=0)
+    bound = 1.0 / (12**0.5)  # nn.Linear's bound for a fan-in of state + action
+    assert ensemble.weights[0].abs().max() <= bound and ensemble.action_weight.abs().max() <= bound
+    assert isinstance(ensemble.activation, nn.ReLU)
