@@ -166,6 +166,12 @@ def test_logs_per_task(tmp_path) -> None:
         assert key in columns
 
 
+def test_tensorboard_logging(tmp_path) -> None:
+    pytest.importorskip("tensorboard")
+    small_sacx(point_reach(), tensorboard_log=str(tmp_path)).learn(120, log_interval=1)
+    assert list((tmp_path / "SACX_1").glob("events.out.tfevents.*"))
+
+
 @pytest.mark.parametrize("discrete", [False, True])
 def test_multi_input_and_cnn_policies(discrete: bool) -> None:
     dict_env = AuxRewardWrapper(SimpleMultiObsEnv(random_start=False, discrete_actions=discrete), {"zero": zero})
