@@ -5,8 +5,8 @@ Turn the learning benchmark's CSVs (``benchmarks/results/<env>/<run>/seed<k>.csv
     python benchmarks/plot_results.py
 
 Writes ``benchmarks/results/summary.csv``, ``success_<env>.png`` (success rate of the deterministic main head against
-env steps: median over seeds, the band spans min to max) and ``aux_returns_<env>.png`` (every run's mean auxiliary
-returns per task in the main head's evaluation episodes), and prints the table in Markdown.
+env steps: median over seeds, the band spans min to max, dotted lines are single seeds) and ``aux_returns_<env>.png``
+(every run's mean auxiliary returns per task in the main head's evaluation episodes), and prints the tables in Markdown.
 """
 
 import csv
@@ -74,9 +74,18 @@ def plot(runs: dict[tuple[str, str], dict[int, list[dict[str, Any]]]]) -> None:
         for (run_env, run), seeds in sorted(runs.items()):
             if run_env != env:
                 continue
+            # Seeds may have reached different step counts: the median and band where all did, each seed beyond
             steps, success = aligned(seeds, "success_rate")
             line = ax.plot(steps, np.median(success, axis=0), label=f"{run} ({len(seeds)} seed{'s' * (len(seeds) > 1)})")
             ax.fill_between(steps, success.min(axis=0), success.max(axis=0), color=line[0].get_color(), alpha=0.2)
+            for rows in seeds.values():
+                ax.plot(
+                    [row["steps"] for row in rows],
+                    [row["success_rate"] for row in rows],
+                    color=line[0].get_color(),
+                    lw=0.7,
+                    ls=":",
+                )
         ax.set(xlabel="env steps", ylabel="success rate (deterministic main head)", ylim=(-0.02, 1.02), title=ENV_NAMES[env])
         ax.legend()
         fig.tight_layout()
@@ -121,6 +130,12 @@ def main() -> None:
             f"| {row['method']} | {row['env']} | {row['steps']} | {row['seeds']} | {row['success_median']:.2f} | "
             f"{row['success_min']:.2f} to {row['success_max']:.2f} | {row['train_minutes_per_100k']} |"
         )
+    print("\n| method | env | seed | success rate at 25k, 50k, ... steps |")
+    print("|---|---|---|---|")
+    for (env, run), seeds in sorted(runs.items()):
+        for seed, rows in sorted(seeds.items()):
+            curve = ", ".join(f"{row['success_rate']:.2f}" for row in rows)
+            print(f"| {run} | {ENV_NAMES.get(env, env)} | {seed} | {curve} |")
     plot(runs)
 
 
