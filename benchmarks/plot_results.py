@@ -102,7 +102,7 @@ def plot(runs: dict[tuple[str, str], dict[int, list[dict[str, Any]]]]) -> None:
                     steps, values = aligned(seeds, key)
                     ax.plot(steps, np.median(values, axis=0), label=run)
             ax.set(title=key.removeprefix("eval_aux_return_"), xlabel="env steps")
-        axes[0][0].set_ylabel("mean episode return (main head's episodes)")
+        axes[0][0].set_ylabel("mean episode return")
         axes[0][-1].legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(RESULTS / f"aux_returns_{env}.png", dpi=100)
