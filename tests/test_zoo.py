@@ -106,54 +106,22 @@ def test_train_dense_env_through_env_wrapper(tmp_path: Path) -> None:
     assert list(model.task_names) == ["main", "upright", "still"]
 
 
+# An -optimize run of two short trials, without pruning
+TWO_TINY_TRIALS = (
+    *("train", "--env", ENV_ID, "-n", "200", "-optimize", "--n-trials", "2"),
+    *("--eval-episodes", "1", "--no-optim-plots", "--pruner", "none"),
+)
+
+
 def test_optimize_two_trials(tmp_path: Path) -> None:
-    result = run_zoo(
-        "train",
-        "--env",
-        ENV_ID,
-        "-n",
-        "200",
-        "-optimize",
-        "--n-trials",
-        "2",
-        "--eval-episodes",
-        "1",
-        "--no-optim-plots",
-        "--sampler",
-        "random",
-        "--pruner",
-        "none",
-        "--seed",
-        "0",
-        *TINY,
-        cwd=tmp_path,
-    )
+    result = run_zoo(*TWO_TINY_TRIALS, "--sampler", "random", "--seed", "0", *TINY, cwd=tmp_path)
     assert "Number of finished trials:  2" in result.stdout
     assert list((tmp_path / "logs" / "sacx").glob(f"report_{ENV_ID}_2-trials-*.csv"))
 
 
 def test_two_workers_share_a_journal_study(tmp_path: Path) -> None:
     storage = tmp_path / "optuna" / "sacx.log"
-    args = [
-        "train",
-        "--env",
-        ENV_ID,
-        "-n",
-        "200",
-        "-optimize",
-        "--n-trials",
-        "2",
-        "--eval-episodes",
-        "1",
-        "--no-optim-plots",
-        "--pruner",
-        "none",
-        "--storage",
-        str(storage),
-        "--study-name",
-        "shared",
-        *TINY,
-    ]
+    args = [*TWO_TINY_TRIALS, "--storage", str(storage), "--study-name", "shared", *TINY]
     workers = [start_zoo(*args, "--seed", str(seed), cwd=tmp_path) for seed in (1, 2)]
     outputs = [worker.communicate(timeout=150)[0] for worker in workers]
     for worker, output in zip(workers, outputs):
