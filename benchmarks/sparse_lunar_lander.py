@@ -151,12 +151,13 @@ def main() -> None:
     parser.add_argument("--sacx-kwargs", default="{}", help="JSON of SACX keyword arguments (ablations)")
     parser.add_argument("--no-aux", action="store_true", help="SACX with the main task only (ablation)")
     parser.add_argument("--checkpoint-dir", type=Path, default=Path("runs/checkpoints"))
+    parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where the CSVs go")
     args = parser.parse_args()
     if args.no_aux and args.algo != "sacx":
         parser.error("--no-aux applies to --algo sacx only")
 
     name = run_name(args)
-    csv_path = RESULTS / args.env / name / f"seed{args.seed}.csv"
+    csv_path = args.results_dir / args.env / name / f"seed{args.seed}.csv"
     checkpoint = args.checkpoint_dir / args.env / name / f"seed{args.seed}"
     train_env = make_env(args.env, aux_tasks=not args.no_aux)
     algo_class = {"sacx": SACX, "sac": SAC, "dqn": DQN}[args.algo]

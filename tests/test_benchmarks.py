@@ -1,0 +1,42 @@
+"""The learning benchmark's scripts, on a tiny budget: a run, its resumption from the checkpoint, and its inspection."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+TINY_SACX = {"learning_starts": 100, "batch_size": 16, "retrace_steps": 4, "buffer_size": 2_000}
+
+
+def run_script(name: str, *args: str) -> str:
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *args], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout
+
+
+def test_learning_benchmark_resumes_and_is_inspectable(tmp_path: Path) -> None:
+    common = [
+        "--algo", "sacx", "--env", "continuous", "--seed", "3", "--eval-every", "150", "--eval-episodes", "2",
+        "--head-episodes", "1", "--sacx-kwargs", json.dumps(TINY_SACX),
+        "--checkpoint-dir", str(tmp_path / "checkpoints"), "--results-dir", str(tmp_path / "results"),
+    ]  # fmt: skip
+    run_script("sparse_lunar_lander.py", *common, "--steps", "300")
+    resumed = run_script("sparse_lunar_lander.py", *common, "--steps", "450")
+    assert "resuming sacx seed 3 at 300 steps" in resumed
+
+    with open(tmp_path / "results" / "continuous" / "sacx" / "seed3.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert [int(row["steps"]) for row in rows] == [150, 300, 450]
+    assert all(0.0 <= float(row["success_rate"]) <= 1.0 for row in rows)
+    assert float(rows[2]["wall_time_s"]) > float(rows[1]["wall_time_s"])
+
+    report = run_script(
+        "inspect_checkpoint.py", str(tmp_path / "checkpoints" / "continuous" / "sacx" / "seed3"), "--episodes", "1"
+    )
+    assert "replay buffer: 450 steps per env" in report
+    for task in ("main", "touch", "goal_distance"):
+        assert f"head {task}:" in report
