@@ -37,6 +37,8 @@ RESULTS = Path(__file__).parent / "results"
 EVAL_SEED_OFFSET = 1_000_000
 MAX_EPISODE_STEPS = 1000
 
+# rl-zoo3 decays DQN's exploration over the first 12% of its 100k steps; here it is set per learn() chunk (below)
+DQN_EXPLORATION_STEPS = 12_000
 # Baselines: rl-zoo3's tuned hyperparameters for the dense LunarLander (SPEC section 8), trained on the sparse reward
 BASELINES: dict[str, dict[str, Any]] = {
     # rl-zoo3 decays the learning rate linearly over one learn() call; runs here learn in chunks, so it is constant
@@ -61,7 +63,6 @@ BASELINES: dict[str, dict[str, Any]] = {
         target_update_interval=250,
         train_freq=4,
         gradient_steps=-1,
-        exploration_fraction=0.12,
         exploration_final_eps=0.1,
         policy_kwargs=dict(net_arch=[256, 256]),
     ),
@@ -82,7 +83,12 @@ def build_model(args: argparse.Namespace, train_env: gym.Env) -> BaseAlgorithm:
         raise ValueError("SB3's SAC needs Box actions: use --algo dqn with --env discrete.")
     if args.algo == "dqn" and args.env != "discrete":
         raise ValueError("DQN needs Discrete actions: use --algo sac with --env continuous.")
-    return {"sac": SAC, "dqn": DQN}[args.algo]("MlpPolicy", train_env, seed=args.seed, **BASELINES[args.algo])
+    kwargs = dict(BASELINES[args.algo])
+    if args.algo == "dqn":
+        # SB3 measures the exploration fraction against each learn() call; runs learn in chunks of --eval-every steps,
+        # so epsilon reaches its final value DQN_EXPLORATION_STEPS into the first chunk and stays there
+        kwargs["exploration_fraction"] = min(1.0, DQN_EXPLORATION_STEPS / args.eval_every)
+    return {"sac": SAC, "dqn": DQN}[args.algo]("MlpPolicy", train_env, seed=args.seed, **kwargs)
 
 
 def evaluate(model: BaseAlgorithm, env: str, aux_tasks: bool, n_episodes: int, task: Optional[str] = None) -> dict[str, Any]:
