@@ -86,8 +86,9 @@ def build_model(args: argparse.Namespace, train_env: gym.Env) -> BaseAlgorithm:
     kwargs = dict(BASELINES[args.algo])
     if args.algo == "dqn":
         # SB3 measures the exploration fraction against each learn() call; runs learn in chunks of --eval-every steps,
-        # so epsilon reaches its final value DQN_EXPLORATION_STEPS into the first chunk and stays there
-        kwargs["exploration_fraction"] = min(1.0, DQN_EXPLORATION_STEPS / args.eval_every)
+        # so epsilon reaches its final value DQN_EXPLORATION_STEPS into the first chunk. A later chunk, from step n,
+        # starts half-way or further through its own progress (n / (n + eval_every) >= 1/2), past this fraction.
+        kwargs["exploration_fraction"] = DQN_EXPLORATION_STEPS / args.eval_every
     return {"sac": SAC, "dqn": DQN}[args.algo]("MlpPolicy", train_env, seed=args.seed, **kwargs)
 
 
@@ -161,6 +162,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.no_aux and args.algo != "sacx":
         parser.error("--no-aux applies to --algo sacx only")
+    if args.algo == "dqn" and args.eval_every < 2 * DQN_EXPLORATION_STEPS:
+        parser.error(f"--algo dqn needs --eval-every >= {2 * DQN_EXPLORATION_STEPS} (see build_model)")
 
     name = run_name(args)
     csv_path = args.results_dir / args.env / name / f"seed{args.seed}.csv"
