@@ -93,6 +93,12 @@ class SnippetStorageMixin:
         self.behaviour_log_probs = np.zeros((self.buffer_size, self.n_envs), dtype=np.float32)
         self.intentions = np.zeros((self.buffer_size, self.n_envs), dtype=np.int16)
         self._staged_behaviour: Optional[tuple[np.ndarray, np.ndarray]] = None
+        self._rewarded: Optional[tuple[np.ndarray, np.ndarray]] = None
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # The index of rewarded transitions is rebuilt on demand (buffers pickled before it existed lack it)
+        self.__dict__.update(state)
+        self._rewarded = None
 
     def stage_behaviour(self, log_probs: np.ndarray, intentions: np.ndarray) -> None:
         """
@@ -104,6 +110,8 @@ class SnippetStorageMixin:
         self._staged_behaviour = (np.asarray(log_probs, dtype=np.float32), np.asarray(intentions, dtype=np.int16))
 
     def add(self, obs: Any, next_obs: Any, action: np.ndarray, reward: np.ndarray, done: np.ndarray, infos: list) -> None:
+        if np.any(reward != 0) or np.any(self.rewards[self.pos] != 0):
+            self._rewarded = None  # a rewarded transition is added or overwritten
         self._add_snippet_data(infos)
         super().add(obs, next_obs, action, reward, done, infos)  # type: ignore[misc]
 
@@ -138,35 +146,71 @@ class SnippetStorageMixin:
         """:return: number of steps stored per environment."""
         return self.buffer_size if self.full else self.pos
 
-    def snippet_indices(self, n_snippets: int, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def rewarded_transitions(self) -> tuple[np.ndarray, np.ndarray]:
+        """:return: buffer positions and environment indices of the stored transitions with a nonzero main reward."""
+        if self._rewarded is None:
+            self._rewarded = np.nonzero(self.rewards[: self.n_stored()] != 0)
+        return self._rewarded
+
+    def snippet_indices(
+        self, n_snippets: int, length: int, rewarded_fraction: float = 0.0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """
-        Draw snippet start points uniformly over the stored steps.
+        Draw snippet start points uniformly over the stored steps, except for a ``rewarded_fraction`` of the
+        snippets: these contain a transition with a nonzero main reward, drawn uniformly among the stored ones,
+        at a uniformly drawn place in the snippet (as far as its episode's start allows).
 
         :param n_snippets: ``B``.
         :param length: ``T``.
+        :param rewarded_fraction: fraction of the snippets drawn around rewarded transitions (if any are stored).
         :return: buffer positions ``[B, T]``, environment indices ``[B, 1]`` and the mask ``[B, T]``:
             a snippet stops at the first step that ended its episode (that step included) and never
             reaches past the newest stored step.
         """
         n_stored = self.n_stored()
         oldest = self.pos if self.full else 0
-        offsets = np.random.randint(0, n_stored, size=(n_snippets, 1)) + np.arange(length)
+        starts = np.random.randint(0, n_stored, size=n_snippets)
+        env_indices = np.random.randint(0, self.n_envs, size=n_snippets)
+        event_positions, event_envs = self.rewarded_transitions()
+        n_rewarded = round(rewarded_fraction * n_snippets) if len(event_positions) else 0
+        if n_rewarded:
+            events = np.random.randint(0, len(event_positions), size=n_rewarded)
+            event_offsets = (event_positions[events] - oldest) % self.buffer_size
+            starts[:n_rewarded] = self._starts_leading_to(event_offsets, event_envs[events], length, oldest)
+            env_indices[:n_rewarded] = event_envs[events]
+        offsets = starts[:, None] + np.arange(length)
         positions = (oldest + offsets) % self.buffer_size
-        env_indices = np.random.randint(0, self.n_envs, size=(n_snippets, 1))
+        env_indices = env_indices[:, None]
         ended = self.dones[positions, env_indices] > 0
         # A step belongs to the snippet if it is stored and no earlier step of the snippet ended an episode.
         ended_before = np.cumsum(ended, axis=1) - ended
         mask = (offsets < n_stored) & (ended_before == 0)
         return positions, env_indices, mask
 
-    def sample_snippets(self, n_snippets: int, length: int, env: Optional[VecNormalize] = None) -> SnippetSamples:
+    def _starts_leading_to(self, event_offsets: np.ndarray, env_indices: np.ndarray, length: int, oldest: int) -> np.ndarray:
+        """
+        Start offsets (from the oldest stored step) of snippets that contain the given steps: ``lead`` steps before
+        each, ``lead`` uniform in ``[0, T - 1]``, cut to start after the previous episode's end and at a stored step.
+        """
+        lead = np.random.randint(0, length, size=len(event_offsets))
+        window = (event_offsets - lead)[:, None] + np.arange(length)
+        ended = self.dones[(oldest + window) % self.buffer_size, env_indices[:, None]] > 0
+        ended_before_event = ended & (window >= 0) & (np.arange(length) < lead[:, None])
+        last_end = np.where(ended_before_event.any(axis=1), length - 1 - np.argmax(ended_before_event[:, ::-1], axis=1), -1)
+        return np.maximum(event_offsets - lead + last_end + 1, 0)
+
+    def sample_snippets(
+        self, n_snippets: int, length: int, env: Optional[VecNormalize] = None, rewarded_fraction: float = 0.0
+    ) -> SnippetSamples:
         """
         :param n_snippets: number of snippets ``B``.
         :param length: steps per snippet ``T``.
         :param env: VecNormalize wrapper whose statistics normalise observations and the main reward.
+        :param rewarded_fraction: fraction of the snippets drawn around transitions with a nonzero main reward
+            (see :meth:`snippet_indices`).
         :return: the snippets, as tensors on the buffer's device.
         """
-        positions, env_indices, mask = self.snippet_indices(n_snippets, length)
+        positions, env_indices, mask = self.snippet_indices(n_snippets, length, rewarded_fraction)
         terminations = self.dones[positions, env_indices] * (1.0 - self.timeouts[positions, env_indices])
         return SnippetSamples(
             observations=self._gather_observations(self.observations, positions, env_indices, env),

@@ -75,6 +75,7 @@ def check_hyperparameters(**hyperparameters: Any) -> None:
     check_auto_or_number("ent_coef", hyperparameters["ent_coef"], minimum=0.0, minimum_included=False, auto_value=True)
     check_auto_or_number("target_entropy", hyperparameters["target_entropy"])
     check_auto_or_number("main_reward_scale", hyperparameters["main_reward_scale"], minimum=0.0, minimum_included=False)
+    check_number("rewarded_snippet_fraction", hyperparameters["rewarded_snippet_fraction"], minimum=0.0, maximum=1.0)
     check_scheduler(hyperparameters["scheduler"], hyperparameters["scheduler_kwargs"])
 
 

@@ -1,3 +1,5 @@
+import pickle
+
 import numpy as np
 import pytest
 import torch as th
@@ -10,8 +12,13 @@ OBS_SPACE = spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32)
 ACTION_SPACE = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
 
 
-def fill(buffer: SACXReplayBuffer, n_steps: int, episode_lengths: list[int], truncate_every: int = 0) -> None:
-    """Store n_steps steps per env; obs = (episode id, step in episode); env e's episodes last episode_lengths[e]."""
+def fill(
+    buffer: SACXReplayBuffer, n_steps: int, episode_lengths: list[int], truncate_every: int = 0, rewarded_step: int = -1
+) -> None:
+    """
+    Store n_steps steps per env; obs = (episode id, step in episode); env e's episodes last episode_lengths[e].
+    The main reward is 1 on every step, or, with ``rewarded_step >= 0``, only on that step of each episode.
+    """
     n_envs = buffer.n_envs
     episode = np.arange(n_envs) * 1000.0
     step = np.zeros(n_envs)
@@ -24,7 +31,8 @@ def fill(buffer: SACXReplayBuffer, n_steps: int, episode_lengths: list[int], tru
         ]
         buffer.stage_behaviour(-step, np.zeros(n_envs))
         obs = np.stack([episode, step], axis=1)
-        buffer.add(obs, obs + np.array([0, 1]), np.zeros((n_envs, 1)), np.ones(n_envs), done, infos)
+        rewards = np.ones(n_envs) if rewarded_step < 0 else (step == rewarded_step).astype(np.float64)
+        buffer.add(obs, obs + np.array([0, 1]), np.zeros((n_envs, 1)), rewards, done, infos)
         step = np.where(done, 0, step + 1)
         episode = np.where(done, episode + 1, episode)
 
@@ -50,6 +58,39 @@ def test_snippets_stay_in_one_episode_and_behind_the_write_head(n_envs: int, ful
         assert not ended[:-1].any()
     np.testing.assert_array_equal(samples.aux_rewards.numpy()[..., 0][mask > 0], obs[..., 1][mask > 0])
     np.testing.assert_array_equal(samples.behaviour_log_probs.numpy()[mask > 0], -obs[..., 1][mask > 0])
+
+
+@pytest.mark.parametrize("n_envs", [1, 3])
+@pytest.mark.parametrize("full", [False, True])
+def test_rewarded_snippets_contain_a_rewarded_step_of_their_own_episode(n_envs: int, full: bool) -> None:
+    buffer = SACXReplayBuffer(300 * n_envs, OBS_SPACE, ACTION_SPACE, n_envs=n_envs, n_aux_tasks=2)
+    # Step 5 of each episode is rewarded, except in env 2 whose episodes end before it
+    fill(buffer, 737 if full else 250, episode_lengths=[40, 9, 4][:n_envs], rewarded_step=5)
+    samples = buffer.sample_snippets(400, 8, rewarded_fraction=0.25)
+    obs, rewards, mask = samples.observations.numpy(), samples.main_rewards.numpy(), samples.mask.numpy() > 0
+    rewarded = (rewards > 0) & mask
+    assert rewarded[:100].any(axis=1).all()
+    # Uniform snippets rarely meet one (1/40 or 1/9 of the steps are rewarded)
+    assert rewarded[100:].any(axis=1).mean() < 0.5
+    place_in_snippet = np.argmax(rewarded[:100], axis=1)
+    assert set(place_in_snippet) == set(range(6))  # anywhere the episode start allows: step 5 is the 6th
+    for b in range(100):
+        assert (obs[b, mask[b], 0] == obs[b, 0, 0]).all()  # within one episode
+        np.testing.assert_array_equal(np.diff(obs[b, mask[b], 1]), 1.0)
+
+
+def test_rewarded_snippets_forget_overwritten_rewards_and_survive_pickling() -> None:
+    buffer = SACXReplayBuffer(100, OBS_SPACE, ACTION_SPACE, n_aux_tasks=2)
+    fill(buffer, 100, episode_lengths=[1000], rewarded_step=10)
+    assert (buffer.sample_snippets(50, 4, rewarded_fraction=1.0).main_rewards.numpy() > 0).any(axis=1).all()
+    # A buffer pickled before the rewarded index existed loads and samples too
+    del buffer.__dict__["_rewarded"]
+    buffer = pickle.loads(pickle.dumps(buffer))
+    assert (buffer.sample_snippets(50, 4, rewarded_fraction=1.0).main_rewards.numpy() > 0).any(axis=1).all()
+    fill(buffer, 20, episode_lengths=[1000], rewarded_step=10**6)  # overwrites positions 0-19, the reward included
+    samples = buffer.sample_snippets(50, 4, rewarded_fraction=1.0)  # none left: all uniform
+    assert (samples.main_rewards.numpy() == 0).all()
+    assert samples.mask.numpy()[:, 0].all()
 
 
 def test_snippets_reach_the_last_stored_step_but_not_beyond() -> None:

@@ -125,6 +125,22 @@ def test_save_load_round_trip(tmp_path) -> None:
     assert loaded._n_updates > updates and loaded.num_timesteps == 400
 
 
+def test_rewarded_snippet_fraction_reaches_the_sampler_and_survives_save_load(tmp_path) -> None:
+    model = small_sacx(point_reach(), rewarded_snippet_fraction=0.25)
+    fractions = []
+    sample_snippets = model.replay_buffer.sample_snippets
+
+    def recording_sample_snippets(*args: Any, rewarded_fraction: float = 0.0, **kwargs: Any):
+        fractions.append(rewarded_fraction)
+        return sample_snippets(*args, rewarded_fraction=rewarded_fraction, **kwargs)
+
+    model.replay_buffer.sample_snippets = recording_sample_snippets
+    model.learn(100)
+    assert fractions and set(fractions) == {0.25}
+    model.save(tmp_path / "model")
+    assert SACX.load(tmp_path / "model").rewarded_snippet_fraction == 0.25
+
+
 def test_determinism() -> None:
     def actions_after_training() -> np.ndarray:
         model = small_sacx(point_reach(), scheduler="sac-q", schedule_period=5)
@@ -206,6 +222,8 @@ class MultiDiscreteActions(UnboundedActions):
         (dict(scheduler="sac-u", scheduler_kwargs={"temperature": 1.0}), TypeError, "scheduler_kwargs"),
         (dict(main_reward_scale=0.0), ValueError, "main_reward_scale"),
         (dict(main_reward_scale="big"), ValueError, "main_reward_scale"),
+        (dict(rewarded_snippet_fraction=1.5), ValueError, "rewarded_snippet_fraction"),
+        (dict(rewarded_snippet_fraction="some"), TypeError, "rewarded_snippet_fraction"),
         (dict(use_sde=True), ValueError, "use_sde"),
         (dict(replay_buffer_class=object), ValueError, "replay_buffer_class"),
         (dict(optimize_memory_usage=True), ValueError, "optimize_memory_usage"),
