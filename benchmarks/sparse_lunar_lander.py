@@ -13,12 +13,20 @@ one invocation trains (in evaluation periods), so a long run can span sessions:
     OMP_NUM_THREADS=1 python benchmarks/sparse_lunar_lander.py --algo sacx --env continuous --seed 0 \\
         --variant sac-q --sacx-kwargs '{"scheduler": "sac-q"}'
 
+``--branch-from`` copies another SACX run as it stands (same env and seed) and continues it with a changed scheduler or
+snippet sampling, to ask what that setting does from a given point of a run, e.g. once the auxiliary heads land:
+
+    OMP_NUM_THREADS=1 python benchmarks/sparse_lunar_lander.py --algo sacx --env continuous --seed 1 --steps 125000
+    OMP_NUM_THREADS=1 python benchmarks/sparse_lunar_lander.py --algo sacx --env continuous --seed 1 --steps 175000 \
+        --variant sacx-branch125k-sac-q --branch-from sacx --sacx-kwargs '{"scheduler": "sac-q"}'
+
 ``benchmarks/plot_results.py`` turns the CSVs into the README's table and plots.
 """
 
 import argparse
 import csv
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -29,6 +37,7 @@ from stable_baselines3 import DQN, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from sb3_sacx import SACX
+from sb3_sacx.schedulers import make_scheduler
 from sb3_sacx.tasks import make_sparse_lunar_lander
 
 ENV_IDS = {"continuous": "SparseLunarLanderContinuous-v0", "discrete": "SparseLunarLander-v0"}
@@ -37,6 +46,8 @@ RESULTS = Path(__file__).parent / "results"
 EVAL_SEED_OFFSET = 1_000_000
 MAX_EPISODE_STEPS = 1000
 
+# What --branch-from may change in the copied run (settings that take effect from the next step on)
+BRANCH_SETTINGS = ("scheduler", "scheduler_kwargs", "rewarded_snippet_fraction")
 # rl-zoo3 decays DQN's exploration over the first 12% of its 100k steps; here it is set per learn() chunk (below)
 DQN_EXPLORATION_STEPS = 12_000
 # Baselines: rl-zoo3's tuned hyperparameters for the dense LunarLander (SPEC section 8), trained on the sparse reward
@@ -157,11 +168,22 @@ def main() -> None:
     parser.add_argument("--variant", default=None, help="run name for an ablation (default: the algorithm's name)")
     parser.add_argument("--sacx-kwargs", default="{}", help="JSON of SACX keyword arguments (ablations)")
     parser.add_argument("--no-aux", action="store_true", help="SACX with the main task only (ablation)")
+    parser.add_argument(
+        "--branch-from",
+        default=None,
+        metavar="VARIANT",
+        help="start from that SACX run's latest checkpoint (same env and seed), changing the --sacx-kwargs given "
+        f"(only {', '.join(BRANCH_SETTINGS)})",
+    )
     parser.add_argument("--checkpoint-dir", type=Path, default=Path("runs/checkpoints"))
     parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where the CSVs go")
     args = parser.parse_args()
     if args.no_aux and args.algo != "sacx":
         parser.error("--no-aux applies to --algo sacx only")
+    if args.branch_from and (args.algo != "sacx" or not set(json.loads(args.sacx_kwargs)) <= set(BRANCH_SETTINGS)):
+        parser.error(f"--branch-from needs --algo sacx and --sacx-kwargs with only {', '.join(BRANCH_SETTINGS)}")
+    if args.branch_from and "scheduler" not in json.loads(args.sacx_kwargs) and "scheduler_kwargs" in args.sacx_kwargs:
+        parser.error("--branch-from: give scheduler_kwargs together with the scheduler's name")
     if args.algo == "dqn" and args.eval_every < 2 * DQN_EXPLORATION_STEPS:
         parser.error(f"--algo dqn needs --eval-every >= {2 * DQN_EXPLORATION_STEPS} (see build_model)")
 
@@ -171,6 +193,8 @@ def main() -> None:
     train_env = make_env(args.env, aux_tasks=not args.no_aux)
     algo_class = {"sacx": SACX, "sac": SAC, "dqn": DQN}[args.algo]
     wall_time = 0.0
+    if args.branch_from and not (checkpoint / "model.zip").exists():
+        branch(args, checkpoint, csv_path)
     if (checkpoint / "model.zip").exists():
         model = algo_class.load(checkpoint / "model.zip", env=train_env)
         model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
@@ -203,6 +227,29 @@ def main() -> None:
             f"train {wall_time / 60:.1f} min",
             flush=True,
         )
+
+
+def branch(args: argparse.Namespace, checkpoint: Path, csv_path: Path) -> None:
+    """
+    Make this run a copy of run ``--branch-from`` as it is now (model, replay buffer, CSV rows), with the
+    ``--sacx-kwargs`` settings changed: what that run would have done from here with another scheduler, say.
+    """
+    source_checkpoint = args.checkpoint_dir / args.env / args.branch_from / f"seed{args.seed}"
+    changes = json.loads(args.sacx_kwargs)
+    model = SACX.load(source_checkpoint / "model.zip", device="cpu")
+    if "scheduler" in changes:
+        model.scheduler_kwargs = changes.get("scheduler_kwargs")
+        model.scheduler = make_scheduler(changes["scheduler"], model.n_tasks, args.seed, model.scheduler_kwargs)
+    if "rewarded_snippet_fraction" in changes:
+        model.rewarded_snippet_fraction = changes["rewarded_snippet_fraction"]
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    model.save(checkpoint / "model.zip")
+    shutil.copyfile(source_checkpoint / "replay_buffer.pkl", checkpoint / "replay_buffer.pkl")
+    with open(args.results_dir / args.env / args.branch_from / f"seed{args.seed}.csv") as file:
+        rows = [row for row in csv.DictReader(file) if int(row["steps"]) <= model.num_timesteps]
+    for row in rows:
+        append_row(csv_path, {**row, "variant": run_name(args)})
+    print(f"{run_name(args)} seed {args.seed} branches from {args.branch_from} at {model.num_timesteps} steps")
 
 
 def append_row(path: Path, row: dict[str, Any]) -> None:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sb3_sacx import SACX, QScheduler
+
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 TINY_SACX = {"learning_starts": 100, "batch_size": 16, "retrace_steps": 4, "buffer_size": 2_000}
 
@@ -33,6 +35,19 @@ def test_learning_benchmark_resumes_and_is_inspectable(tmp_path: Path) -> None:
     assert [int(row["steps"]) for row in rows] == [150, 300, 450]
     assert all(0.0 <= float(row["success_rate"]) <= 1.0 for row in rows)
     assert float(rows[2]["wall_time_s"]) > float(rows[1]["wall_time_s"])
+
+    branched = run_script(
+        "sparse_lunar_lander.py", *common, "--steps", "600", "--variant", "tiny-branch", "--branch-from", "sacx",
+        "--sacx-kwargs", json.dumps({"scheduler": "sac-q", "rewarded_snippet_fraction": 0.5}),
+    )  # fmt: skip
+    assert "tiny-branch seed 3 branches from sacx at 450 steps" in branched
+    with open(tmp_path / "results" / "continuous" / "tiny-branch" / "seed3.csv") as file:
+        branch_rows = list(csv.DictReader(file))
+    assert [int(row["steps"]) for row in branch_rows] == [150, 300, 450, 600]
+    assert branch_rows[0]["success_rate"] == rows[0]["success_rate"] and branch_rows[0]["variant"] == "tiny-branch"
+    branch_model = SACX.load(tmp_path / "checkpoints" / "continuous" / "tiny-branch" / "seed3" / "model.zip")
+    assert isinstance(branch_model.scheduler, QScheduler) and branch_model.rewarded_snippet_fraction == 0.5
+    assert branch_model.num_timesteps == 600
 
     report = run_script(
         "inspect_checkpoint.py", str(tmp_path / "checkpoints" / "continuous" / "sacx" / "seed3"), "--episodes", "1"
