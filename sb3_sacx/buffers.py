@@ -171,7 +171,8 @@ class SnippetStorageMixin:
         oldest = self.pos if self.full else 0
         starts = np.random.randint(0, n_stored, size=n_snippets)
         env_indices = np.random.randint(0, self.n_envs, size=n_snippets)
-        event_positions, event_envs = self.rewarded_transitions()
+        # Only looked up when asked for: with a dense main reward the index changes (and is rebuilt) at every step
+        event_positions, event_envs = self.rewarded_transitions() if rewarded_fraction > 0 else (np.empty(0), np.empty(0))
         n_rewarded = round(rewarded_fraction * n_snippets) if len(event_positions) else 0
         if n_rewarded:
             events = np.random.randint(0, len(event_positions), size=n_rewarded)
