@@ -37,6 +37,7 @@ from stable_baselines3 import DQN, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from sb3_sacx import SACX
+from sb3_sacx.checks import check_number
 from sb3_sacx.schedulers import make_scheduler
 from sb3_sacx.tasks import make_sparse_lunar_lander
 
@@ -89,7 +90,7 @@ def make_env(env: str, aux_tasks: bool) -> gym.Env:
 
 def build_model(args: argparse.Namespace, train_env: gym.Env) -> BaseAlgorithm:
     if args.algo == "sacx":
-        return SACX("MlpPolicy", train_env, seed=args.seed, **json.loads(args.sacx_kwargs))
+        return SACX("MlpPolicy", train_env, seed=args.seed, **args.sacx_kwargs)
     if args.algo == "sac" and args.env != "continuous":
         raise ValueError("SB3's SAC needs Box actions: use --algo dqn with --env discrete.")
     if args.algo == "dqn" and args.env != "discrete":
@@ -166,7 +167,7 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=100)
     parser.add_argument("--head-episodes", type=int, default=20, help="episodes per auxiliary head (SACX; 0: none)")
     parser.add_argument("--variant", default=None, help="run name for an ablation (default: the algorithm's name)")
-    parser.add_argument("--sacx-kwargs", default="{}", help="JSON of SACX keyword arguments (ablations)")
+    parser.add_argument("--sacx-kwargs", type=json.loads, default="{}", help="JSON of SACX keyword arguments (ablations)")
     parser.add_argument("--no-aux", action="store_true", help="SACX with the main task only (ablation)")
     parser.add_argument(
         "--branch-from",
@@ -180,9 +181,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.no_aux and args.algo != "sacx":
         parser.error("--no-aux applies to --algo sacx only")
-    if args.branch_from and (args.algo != "sacx" or not set(json.loads(args.sacx_kwargs)) <= set(BRANCH_SETTINGS)):
+    if args.branch_from and (args.algo != "sacx" or not set(args.sacx_kwargs) <= set(BRANCH_SETTINGS)):
         parser.error(f"--branch-from needs --algo sacx and --sacx-kwargs with only {', '.join(BRANCH_SETTINGS)}")
-    if args.branch_from and "scheduler" not in json.loads(args.sacx_kwargs) and "scheduler_kwargs" in args.sacx_kwargs:
+    if args.branch_from and "scheduler_kwargs" in args.sacx_kwargs and "scheduler" not in args.sacx_kwargs:
         parser.error("--branch-from: give scheduler_kwargs together with the scheduler's name")
     if args.algo == "dqn" and args.eval_every < 2 * DQN_EXPLORATION_STEPS:
         parser.error(f"--algo dqn needs --eval-every >= {2 * DQN_EXPLORATION_STEPS} (see build_model)")
@@ -235,12 +236,14 @@ def branch(args: argparse.Namespace, checkpoint: Path, csv_path: Path) -> None:
     ``--sacx-kwargs`` settings changed: what that run would have done from here with another scheduler, say.
     """
     source_checkpoint = args.checkpoint_dir / args.env / args.branch_from / f"seed{args.seed}"
-    changes = json.loads(args.sacx_kwargs)
+    changes = args.sacx_kwargs
     model = SACX.load(source_checkpoint / "model.zip", device="cpu")
     if "scheduler" in changes:
         model.scheduler_kwargs = changes.get("scheduler_kwargs")
         model.scheduler = make_scheduler(changes["scheduler"], model.n_tasks, args.seed, model.scheduler_kwargs)
     if "rewarded_snippet_fraction" in changes:
+        # Set on the loaded model, so checked here as SACX's constructor would
+        check_number("rewarded_snippet_fraction", changes["rewarded_snippet_fraction"], minimum=0.0, maximum=1.0)
         model.rewarded_snippet_fraction = changes["rewarded_snippet_fraction"]
     checkpoint.mkdir(parents=True, exist_ok=True)
     model.save(checkpoint / "model.zip")
