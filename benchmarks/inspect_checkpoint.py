@@ -17,11 +17,11 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch as th
+from sparse_lunar_lander import ENV_IDS  # this script's neighbour (the script directory is on sys.path)
 
 from sb3_sacx import SACX
 from sb3_sacx.buffers import SACXReplayBuffer
 
-ENV_IDS = {"continuous": "SparseLunarLanderContinuous-v0", "discrete": "SparseLunarLander-v0"}
 OUTCOMES = ("success", "rest", "crash", "out", "timeout")
 # Episodes of the head report start from seeds that neither training nor the benchmark's evaluation uses
 HEAD_SEED_OFFSET = 2_000_000
@@ -39,7 +39,7 @@ def episode_outcome(success: bool, at_rest: bool, truncated: bool, x: float) -> 
 
 
 def buffer_report(buffer: SACXReplayBuffer, task_names: tuple[str, ...], chunk: int) -> None:
-    n_stored = buffer.buffer_size if buffer.full else buffer.pos
+    n_stored = buffer.n_stored()
     print(f"replay buffer: {n_stored} steps per env, {buffer.n_envs} env(s)")
     header = f"{'steps':>9s} {'episodes':>8s} " + " ".join(f"{o:>7s}" for o in OUTCOMES) + f" {'on ground':>9s}  acting share"
     for env in range(buffer.n_envs):
