@@ -144,7 +144,9 @@ class CriticEnsemble(nn.Module):
         for layer in range(n_layers):
             hidden = th.baddbmm(self.biases[layer], hidden, self.weights[layer])
             if actions is not None and layer == self.action_layer:
-                action_part = th.matmul(actions.reshape(1, -1, actions.shape[-1]), self.action_weight)
+                # bmm on an expanded view: a broadcasting matmul's backward copies the [n_critics, N * M, width] gradient
+                flat_actions = actions.reshape(1, -1, actions.shape[-1]).expand(self.n_critics, -1, -1)
+                action_part = th.bmm(flat_actions, self.action_weight)
                 hidden = (hidden.unsqueeze(2) + action_part.view(self.n_critics, n_states, actions.shape[1], -1)).flatten(1, 2)
             if layer < n_layers - 1:
                 hidden = self.activation(hidden)

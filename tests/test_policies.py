@@ -60,12 +60,22 @@ def mlp_with_action_at(ensemble: CriticEnsemble, critic: int, features: th.Tenso
 def test_critic_ensemble_equals_an_mlp_on_state_and_action(action_layer: int) -> None:
     th.manual_seed(2)
     ensemble = CriticEnsemble(3, input_dim=5, action_dim=2, net_arch=[16, 8], output_dim=4, action_layer=action_layer)
-    features, actions = th.randn(6, 5), th.rand(6, 7, 2) * 2 - 1
+    features, actions = th.randn(6, 5), (th.rand(6, 7, 2) * 2 - 1).requires_grad_()
     values = ensemble(features, actions)
     assert values.shape == (3, 6, 7, 4)
-    for critic in range(3):
-        for m in range(7):
-            th.testing.assert_close(values[critic, :, m], mlp_with_action_at(ensemble, critic, features, actions[:, m]))
+    reference = th.stack(
+        [
+            th.stack([mlp_with_action_at(ensemble, critic, features, actions[:, m]) for m in range(7)], dim=1)
+            for critic in range(3)
+        ]
+    )
+    th.testing.assert_close(values, reference)
+    # The actor loss differentiates Q through the actions, the critic loss through the weights
+    loss_weights = th.randn_like(values)
+    gradients = th.autograd.grad((values * loss_weights).sum(), [actions, *ensemble.parameters()])
+    reference_gradients = th.autograd.grad((reference * loss_weights).sum(), [actions, *ensemble.parameters()])
+    for gradient, reference_gradient in zip(gradients, reference_gradients):
+        th.testing.assert_close(gradient, reference_gradient)
 
 
 def test_critic_ensemble_initialised_like_linear_layers() -> None:
