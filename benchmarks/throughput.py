@@ -23,20 +23,21 @@ from sb3_sacx import SACX
 ENV_ID = "SparseLunarLanderContinuous-v0"
 RESULTS = Path(__file__).parent / "results"
 COMMON = dict(batch_size=256, train_freq=1, gradient_steps=1, buffer_size=100_000, seed=0)
-# Wide layers see the state only; the action joins a narrow last hidden layer (see SACXPolicy's critic_action_layer)
-LATE_ACTION_CRITIC = dict(net_arch=dict(pi=[256, 256], qf=[256, 256, 64]), critic_action_layer=2)
+NET_ARCH = [256, 256]
 
 
 def variants(warmup: int) -> dict[str, Callable[[], BaseAlgorithm]]:
     """The algorithms to time, each built fresh (the warm-up steps are random actions, not timed)."""
     common: dict[str, Any] = dict(COMMON, learning_starts=warmup)
     return {
-        "SAC": lambda: SAC("MlpPolicy", ENV_ID, policy_kwargs=dict(net_arch=[256, 256]), **common),
-        "SACX T=8": lambda: SACX("MlpPolicy", ENV_ID, policy_kwargs=dict(net_arch=[256, 256]), retrace_steps=8, **common),
-        "SACX T=8, late-action critic": lambda: SACX(
-            "MlpPolicy", ENV_ID, policy_kwargs=LATE_ACTION_CRITIC, retrace_steps=8, **common
+        "SAC": lambda: SAC("MlpPolicy", ENV_ID, policy_kwargs=dict(net_arch=NET_ARCH), **common),
+        "SACX T=8": lambda: SACX("MlpPolicy", ENV_ID, policy_kwargs=dict(net_arch=NET_ARCH), retrace_steps=8, **common),
+        # The action joins at the second layer, as in DDPG's critic: each of the K head actions per state costs a sum and
+        # the output layer instead of a whole network
+        "SACX T=8, DDPG-style critic": lambda: SACX(
+            "MlpPolicy", ENV_ID, policy_kwargs=dict(net_arch=NET_ARCH, critic_action_layer=1), retrace_steps=8, **common
         ),
-        "SACX T=1": lambda: SACX("MlpPolicy", ENV_ID, policy_kwargs=dict(net_arch=[256, 256]), retrace_steps=1, **common),
+        "SACX T=1": lambda: SACX("MlpPolicy", ENV_ID, policy_kwargs=dict(net_arch=NET_ARCH), retrace_steps=1, **common),
     }
 
 
