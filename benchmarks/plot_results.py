@@ -70,7 +70,7 @@ def plot(runs: dict[tuple[str, str], dict[int, list[dict[str, Any]]]]) -> None:
     import matplotlib.pyplot as plt
 
     for env in sorted({env for env, _ in runs}):
-        fig, ax = plt.subplots(figsize=(7, 4))
+        fig, ax = plt.subplots(figsize=(10, 4))
         for (run_env, run), seeds in sorted(runs.items()):
             if run_env != env:
                 continue
@@ -87,7 +87,7 @@ def plot(runs: dict[tuple[str, str], dict[int, list[dict[str, Any]]]]) -> None:
                     ls=":",
                 )
         ax.set(xlabel="env steps", ylabel="success rate (deterministic main head)", ylim=(-0.02, 1.02), title=ENV_NAMES[env])
-        ax.legend()
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")  # beside the curves, not over them
         fig.tight_layout()
         fig.savefig(RESULTS / f"success_{env}.png", dpi=100)
         plt.close(fig)
