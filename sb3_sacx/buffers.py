@@ -172,13 +172,14 @@ class SnippetStorageMixin:
         starts = np.random.randint(0, n_stored, size=n_snippets)
         env_indices = np.random.randint(0, self.n_envs, size=n_snippets)
         # Only looked up when asked for: with a dense main reward the index changes (and is rebuilt) at every step
-        if rewarded_fraction > 0 and len(self.rewarded_transitions()[0]) > 0:
+        if rewarded_fraction > 0:
             event_positions, event_envs = self.rewarded_transitions()
-            n_rewarded = round(rewarded_fraction * n_snippets)
-            events = np.random.randint(0, len(event_positions), size=n_rewarded)
-            event_offsets = (event_positions[events] - oldest) % self.buffer_size
-            starts[:n_rewarded] = self._starts_leading_to(event_offsets, event_envs[events], length, oldest)
-            env_indices[:n_rewarded] = event_envs[events]
+            if len(event_positions) > 0:
+                n_rewarded = round(rewarded_fraction * n_snippets)
+                events = np.random.randint(0, len(event_positions), size=n_rewarded)
+                event_offsets = (event_positions[events] - oldest) % self.buffer_size
+                starts[:n_rewarded] = self._starts_leading_to(event_offsets, event_envs[events], length, oldest)
+                env_indices[:n_rewarded] = event_envs[events]
         offsets = starts[:, None] + np.arange(length)
         positions = (oldest + offsets) % self.buffer_size
         env_indices = env_indices[:, None]
