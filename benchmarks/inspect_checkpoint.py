@@ -3,7 +3,8 @@ Why a sparse-LunarLander run lands or does not: a report on one checkpoint of ``
 
 1. The replay buffer, per 25k steps: successes, rests (episode ends at rest), how episodes ended, the fraction of
    steps with a leg on the ground, and each intention's share of the acting.
-2. Each head of the model, acting deterministically on fixed-seed episodes: how its episodes end, their length and
+2. Each head of the model, acting deterministically (or, with ``--stochastic``, sampling as in training) on fixed-seed
+   episodes: how its episodes end, their length and
    per-task returns, and its critic's value of the first state against the discounted return it then earned
    (an over- or underestimating critic shows here).
 
@@ -74,16 +75,18 @@ def buffer_report(buffer: SACXReplayBuffer, task_names: tuple[str, ...], chunk: 
             print(f"{outcome} by the intention acting last: " + ", ".join(f"{n}={c}" for n, c in zip(task_names, by_task)))
 
 
-def head_report(model: SACX, env_id: str, n_episodes: int) -> None:
+def head_report(model: SACX, env_id: str, n_episodes: int, deterministic: bool) -> None:
     env = gym.make(env_id)
-    print(f"\nheads, {n_episodes} deterministic episodes each; Q(s_0) is the min over twin critics, G the discounted return")
+    acting = "deterministic" if deterministic else "stochastic"
+    th.manual_seed(HEAD_SEED_OFFSET)  # stochastic heads sample the same actions on every run of the report
+    print(f"\nheads, {n_episodes} {acting} episodes each; Q(s_0) is the min over twin critics, G the discounted return")
     for task in model.task_names:
         outcomes, lengths, returns, first_q, discounted = [], [], [], [], []
         for episode in range(n_episodes):
             obs, _ = env.reset(seed=HEAD_SEED_OFFSET + episode)
             rewards, done, truncated = [], False, False
             while not done:
-                action, _ = model.predict(obs, deterministic=True, task=task)
+                action, _ = model.predict(obs, deterministic=deterministic, task=task)
                 if not rewards:
                     first_q.append(first_state_values(model, obs, action))
                 obs, reward, terminated, truncated, info = env.step(action)
@@ -129,6 +132,7 @@ def main() -> None:
     parser.add_argument("checkpoint", type=Path, help="directory with model.zip and replay_buffer.pkl")
     parser.add_argument("--env", choices=list(ENV_IDS), default=None, help="default: read from the checkpoint's path")
     parser.add_argument("--episodes", type=int, default=10, help="episodes per head (0: no head report)")
+    parser.add_argument("--stochastic", action="store_true", help="heads sample actions, as in training")
     parser.add_argument("--chunk", type=int, default=25_000, help="buffer report rows, in steps")
     args = parser.parse_args()
     env = args.env or next((name for name in ENV_IDS if name in args.checkpoint.parts), "continuous")
@@ -139,7 +143,7 @@ def main() -> None:
     print(f"{args.checkpoint}: {model.num_timesteps} steps")
     buffer_report(buffer, model.task_names, args.chunk)
     if args.episodes > 0:
-        head_report(model, ENV_IDS[env], args.episodes)
+        head_report(model, ENV_IDS[env], args.episodes, deterministic=not args.stochastic)
 
 
 if __name__ == "__main__":
