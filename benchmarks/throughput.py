@@ -37,6 +37,10 @@ def variants(warmup: int) -> dict[str, Callable[[], BaseAlgorithm]]:
         "SACX T=8, DDPG-style critic": lambda: SACX(
             "MlpPolicy", ENV_ID, policy_kwargs=dict(net_arch=NET_ARCH, critic_action_layer=1), retrace_steps=8, **common
         ),
+        # bfloat16 matrix multiplies in the gradient step (float32 weights, losses and Retrace)
+        "SACX T=8, mixed precision": lambda: SACX(
+            "MlpPolicy", ENV_ID, policy_kwargs=dict(net_arch=NET_ARCH), retrace_steps=8, mixed_precision=True, **common
+        ),
         "SACX T=1": lambda: SACX("MlpPolicy", ENV_ID, policy_kwargs=dict(net_arch=NET_ARCH), retrace_steps=1, **common),
     }
 

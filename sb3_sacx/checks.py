@@ -77,6 +77,8 @@ def check_hyperparameters(**hyperparameters: Any) -> None:
     check_auto_or_number("main_reward_scale", hyperparameters["main_reward_scale"], minimum=0.0, minimum_included=False)
     check_number("rewarded_snippet_fraction", hyperparameters["rewarded_snippet_fraction"], minimum=0.0, maximum=1.0)
     check_scheduler(hyperparameters["scheduler"], hyperparameters["scheduler_kwargs"])
+    if not isinstance(hyperparameters["mixed_precision"], (bool, np.bool_)):
+        raise TypeError(f"mixed_precision must be True or False, got {hyperparameters['mixed_precision']!r}.")
 
 
 def check_number(

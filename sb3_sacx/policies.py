@@ -150,9 +150,10 @@ class CriticEnsemble(nn.Module):
                 hidden = (hidden.unsqueeze(2) + action_part.view(self.n_critics, n_states, actions.shape[1], -1)).flatten(1, 2)
             if layer < n_layers - 1:
                 hidden = self.activation(hidden)
+        # float32 whatever precision autocast ran the layers in (SACX's mixed_precision), for the losses and Retrace
         if actions is not None:
-            return hidden.view(self.n_critics, n_states, actions.shape[1], -1)
-        return hidden
+            return hidden.view(self.n_critics, n_states, actions.shape[1], -1).float()
+        return hidden.float()
 
 
 class MultiHeadCritic(BaseModel):
@@ -290,8 +291,9 @@ class MultiHeadActor(BasePolicy):
         :return: mean and log standard deviation before squashing, each ``[N, K, A]``.
         """
         latent = self._latent(obs)
-        mean = self.mu(latent).view(-1, self.n_tasks, self.action_dim)
-        log_std = th.clamp(self.log_std(latent), LOG_STD_MIN, LOG_STD_MAX).view(-1, self.n_tasks, self.action_dim)
+        # float32 whatever precision autocast ran the layers in (SACX's mixed_precision): log-probabilities need it
+        mean = self.mu(latent).float().view(-1, self.n_tasks, self.action_dim)
+        log_std = th.clamp(self.log_std(latent).float(), LOG_STD_MIN, LOG_STD_MAX).view(-1, self.n_tasks, self.action_dim)
         return mean, log_std
 
     def log_probs(self, obs: PyTorchObs) -> th.Tensor:
@@ -301,7 +303,8 @@ class MultiHeadActor(BasePolicy):
         :param obs: ``N`` observations.
         :return: ``[N, K, |A|]`` log-probabilities of every action under every head.
         """
-        return F.log_softmax(self.logits(self._latent(obs)).view(-1, self.n_tasks, self.n_actions), dim=-1)
+        logits = self.logits(self._latent(obs)).float()  # float32 under SACX's mixed_precision too
+        return F.log_softmax(logits.view(-1, self.n_tasks, self.n_actions), dim=-1)
 
     def act(self, obs: PyTorchObs, tasks: th.Tensor, deterministic: bool = False) -> tuple[th.Tensor, th.Tensor]:
         """

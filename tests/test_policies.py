@@ -83,3 +83,17 @@ def test_critic_ensemble_initialised_like_linear_layers() -> None:
     bound = 1.0 / (12**0.5)  # nn.Linear's bound for a fan-in of state + action
     assert ensemble.weights[0].abs().max() <= bound and ensemble.action_weight.abs().max() <= bound
     assert isinstance(ensemble.activation, nn.ReLU)
+
+
+@pytest.mark.parametrize("action_dim", [0, 2])
+def test_critic_ensemble_under_bf16_autocast_returns_float32_close_to_float32(action_dim: int) -> None:
+    th.manual_seed(3)
+    ensemble = CriticEnsemble(2, input_dim=5, action_dim=action_dim, net_arch=[64, 64], output_dim=3)
+    features, actions = th.randn(10, 5), (th.rand(10, 4, action_dim) * 2 - 1 if action_dim else None)
+    full_precision = ensemble(features, actions)
+    with th.autocast("cpu", dtype=th.bfloat16):
+        mixed_precision = ensemble(features, actions)
+    assert mixed_precision.dtype == th.float32
+    # bfloat16 keeps 8 bits of mantissa: close, but not equal, or the layers did not run in bfloat16
+    assert not th.equal(mixed_precision, full_precision)
+    th.testing.assert_close(mixed_precision, full_precision, rtol=0.05, atol=0.02)

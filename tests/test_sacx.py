@@ -224,6 +224,7 @@ class MultiDiscreteActions(UnboundedActions):
         (dict(main_reward_scale="big"), ValueError, "main_reward_scale"),
         (dict(rewarded_snippet_fraction=1.5), ValueError, "rewarded_snippet_fraction"),
         (dict(rewarded_snippet_fraction="some"), TypeError, "rewarded_snippet_fraction"),
+        (dict(mixed_precision="bf16"), TypeError, "mixed_precision"),
         (dict(use_sde=True), ValueError, "use_sde"),
         (dict(replay_buffer_class=object), ValueError, "replay_buffer_class"),
         (dict(optimize_memory_usage=True), ValueError, "optimize_memory_usage"),
@@ -267,8 +268,8 @@ def test_set_env_checks_the_tasks() -> None:
         model.set_env(AuxRewardWrapper(point_reach().env, {"left": zero}))
 
 
-@pytest.mark.parametrize("discrete", [False, True])
-def test_learns_a_sparse_task_that_random_actions_rarely_solve(discrete: bool) -> None:
+@pytest.mark.parametrize(("discrete", "mixed_precision"), [(False, False), (True, False), (False, True)])
+def test_learns_a_sparse_task_that_random_actions_rarely_solve(discrete: bool, mixed_precision: bool) -> None:
     """
     SAC-X's point: the auxiliary intention ("right") is easy to learn and, scheduled half the time, reaches the
     sparse goal; the main head learns from those transitions. Broken actor, critic or Retrace updates fail this.
@@ -283,6 +284,7 @@ def test_learns_a_sparse_task_that_random_actions_rarely_solve(discrete: bool) -
         schedule_period=30,
         buffer_size=10_000,
         policy_kwargs=dict(net_arch=[64, 64]),
+        mixed_precision=mixed_precision,
         seed=1,
     )
     random_success = evaluate_success(env, lambda obs: env.action_space.sample(), n_episodes=200)
@@ -304,3 +306,20 @@ def evaluate_success(env: gym.Env, policy, n_episodes: int) -> float:
             done = terminated or truncated
         successes += info["is_success"]
     return successes / n_episodes
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_mixed_precision_trains_in_bfloat16_and_survives_save_load(tmp_path, discrete: bool) -> None:
+    def trained(mixed_precision: bool) -> SACX:
+        model = small_sacx(point_reach(discrete), mixed_precision=mixed_precision)
+        return model.learn(200)
+
+    full, mixed = trained(False), trained(True)
+    full_weights = th.nn.utils.parameters_to_vector(full.policy.parameters())
+    mixed_weights = th.nn.utils.parameters_to_vector(mixed.policy.parameters())
+    # Same seed and data: the weights differ only by the bfloat16 rounding of the gradient steps' matrix multiplies
+    assert mixed_weights.dtype == th.float32 and th.isfinite(mixed_weights).all()
+    assert not th.equal(full_weights, mixed_weights)
+    th.testing.assert_close(mixed_weights, full_weights, rtol=0.0, atol=0.05)
+    mixed.save(tmp_path / "model")
+    assert SACX.load(tmp_path / "model").mixed_precision is True
