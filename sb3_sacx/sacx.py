@@ -284,6 +284,8 @@ class SACX(OffPolicyAlgorithm):
         if self.policy_kwargs.get("n_tasks", n_tasks) != n_tasks:
             raise ValueError(f"policy_kwargs n_tasks={self.policy_kwargs['n_tasks']} but the environment has {n_tasks} tasks.")
         self.policy_kwargs = {**self.policy_kwargs, "n_tasks": n_tasks}
+        if self.mixed_precision and self.device.type == "cuda" and not th.cuda.is_bf16_supported():
+            raise ValueError(f"mixed_precision=True needs bfloat16, which {th.cuda.get_device_name(self.device)} lacks.")
         super()._setup_model()
         self._create_aliases()
         self.batch_norm_stats = get_parameters_by_name(self.critic, ["running_"])
