@@ -143,8 +143,8 @@ class SACX(OffPolicyAlgorithm):
         prioritisation without importance weights, so it shifts the state distribution the critics fit). 0: uniform.
     :param mixed_precision: run the gradient step's network passes under ``torch.autocast`` in bfloat16: the
         matrix multiplies take bfloat16 inputs (as JAX does by default on TPUs), while weights, optimiser states,
-        network outputs, losses and Retrace stay float32. About 2.5 times faster per gradient step on a CPU with
-        AVX512-BF16 or AMX, but slower on one without them. Acting and ``predict`` are unaffected.
+        network outputs, losses and Retrace stay float32. About twice as fast in ``benchmarks/throughput.py`` on a CPU
+        with AVX512-BF16 or AMX, but slower on one without them. Acting and ``predict`` are unaffected.
     :param _init_setup_model: whether or not to build the network at the creation of the instance.
     """
 
