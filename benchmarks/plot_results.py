@@ -21,6 +21,8 @@ import numpy as np
 RESULTS = Path(__file__).parent / "results"
 # Runs named after an algorithm are the comparison SPEC section 7 asks for; any other name is a variant or ablation
 ALGORITHMS = ("sacx", "sac", "dqn")
+# SACX's defaults look the same in every plot
+RUN_COLORS = {"sacx": "black"}
 ENV_NAMES = {"continuous": "SparseLunarLanderContinuous-v0", "discrete": "SparseLunarLander-v0"}
 
 
@@ -94,7 +96,7 @@ def plot(runs: dict[tuple[str, str], dict[int, list[dict[str, Any]]]]) -> None:
             for run, seeds in baselines:
                 if key in next(iter(seeds.values()))[0]:
                     steps, values = aligned(seeds, key)
-                    ax.plot(steps, np.median(values, axis=0), label=run)
+                    ax.plot(steps, np.median(values, axis=0), color=RUN_COLORS.get(run), marker=".", label=run)
             ax.set(title=key.removeprefix("eval_aux_return_"), xlabel="env steps")
         axes[0][0].set_ylabel("mean episode return")
         axes[0][-1].legend(fontsize=7)
@@ -111,9 +113,11 @@ def save_success_plot(runs: list[tuple[str, dict[int, list[dict[str, Any]]]]], t
     for run, seeds in runs:
         # Seeds may have reached different step counts: the median and band where all did, each seed beyond
         steps, success = aligned(seeds, "success_rate")
-        color = "black" if run == "sacx" else None  # the defaults look the same in every plot
         line = ax.plot(
-            steps, np.median(success, axis=0), color=color, label=f"{run} ({len(seeds)} seed{'s' * (len(seeds) > 1)})"
+            steps,
+            np.median(success, axis=0),
+            color=RUN_COLORS.get(run),
+            label=f"{run} ({len(seeds)} seed{'s' * (len(seeds) > 1)})",
         )
         ax.fill_between(steps, success.min(axis=0), success.max(axis=0), color=line[0].get_color(), alpha=0.2)
         for rows in seeds.values():
