@@ -1,0 +1,106 @@
+"""
+How much a Box critic's value depends on the action, at initialisation and after training: a check of the guess that a
+DDPG-style critic (``critic_action_layer=1``) learns worse because its action weights start small (the action is 2 of
+the 258 inputs of the layer it joins, initialised like ``nn.Linear``).
+
+For each checkpoint of ``benchmarks/sparse_lunar_lander.py`` (continuous env) and for a freshly initialised model of
+the same configuration, on the states that the checkpoint's deterministic main head visits:
+
+- ``|w_action|`` and ``|w_state|``: mean absolute weight of the action's and the state's inputs to the layer where the
+  action joins (first critic of the twin);
+- ``action/state spread``: per task, the standard deviation of Q over random actions at a state (averaged over states)
+  divided by the standard deviation over states of Q averaged over those actions; the table gives the main task's and
+  the mean over all tasks.
+
+    python benchmarks/critic_action_sensitivity.py runs/checkpoints/continuous/sacx/seed0 \\
+        runs/checkpoints/continuous/sacx-ddpg-critic/seed0
+
+Prints a table and writes ``benchmarks/results/critic_action_sensitivity.csv``.
+"""
+
+import argparse
+import csv
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from sparse_lunar_lander import ENV_IDS, RESULTS  # this script's neighbour (the script directory is on sys.path)
+
+from sb3_sacx import SACX
+
+# Episodes start from seeds that neither training nor the benchmark's evaluation uses
+STATE_SEED_OFFSET = 3_000_000
+
+
+def visited_states(model: SACX, n_episodes: int) -> np.ndarray:
+    """``[N, obs_dim]`` observations of the deterministic main head's episodes."""
+    env = gym.make(ENV_IDS["continuous"])
+    states = []
+    for episode in range(n_episodes):
+        obs, _ = env.reset(seed=STATE_SEED_OFFSET + episode)
+        done = False
+        while not done:
+            states.append(obs)
+            action, _ = model.predict(obs, deterministic=True)
+            obs, _, terminated, truncated, _ = env.step(action)
+            done = terminated or truncated
+    env.close()
+    return np.array(states)
+
+
+def action_sensitivity(model: SACX, states: np.ndarray, n_actions: int, seed: int) -> dict[str, float]:
+    """Weight sizes where the action joins the critic and Q's spread over actions relative to its spread over states."""
+    q_net = model.critic.q_net
+    layer = q_net.action_layer
+    generator = th.Generator().manual_seed(seed)
+    actions = th.rand(len(states), n_actions, q_net.action_weight.shape[1], generator=generator) * 2 - 1
+    obs_tensor, _ = model.policy.obs_to_tensor(states)
+    with th.no_grad():
+        values = model.critic(obs_tensor, actions)[0]  # first critic: [N, M, K]
+    over_actions = values.std(dim=1).mean(dim=0)
+    over_states = values.mean(dim=1).std(dim=0)
+    ratios = (over_actions / over_states).numpy()
+    return dict(
+        action_layer=layer,
+        mean_abs_action_weight=q_net.action_weight[0].abs().mean().item(),
+        mean_abs_state_weight=q_net.weights[layer][0].abs().mean().item(),
+        spread_ratio_main=float(ratios[0]),
+        spread_ratio_mean=float(ratios.mean()),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoints", type=Path, nargs="+", help="directories with a model.zip (continuous env)")
+    parser.add_argument("--episodes", type=int, default=5, help="episodes of the main head whose states are used")
+    parser.add_argument("--actions", type=int, default=64, help="random actions per state")
+    args = parser.parse_args()
+
+    rows = []
+    for checkpoint in args.checkpoints:
+        trained = SACX.load(checkpoint / "model.zip", device="cpu")
+        if trained.discrete:
+            raise ValueError(f"{checkpoint} holds a Discrete-action model; its critic does not take the action as input.")
+        states = visited_states(trained, args.episodes)
+        fresh = SACX("MlpPolicy", ENV_IDS["continuous"], policy_kwargs=trained.policy_kwargs, buffer_size=1_000, seed=0)
+        for name, model in (("init", fresh), (f"{trained.num_timesteps} steps", trained)):
+            row = dict(checkpoint=str(checkpoint), model=name, n_states=len(states))
+            row.update(action_sensitivity(model, states, args.actions, seed=0))
+            rows.append(row)
+
+    print("| checkpoint | model | action layer | mean abs w_action | mean abs w_state | action/state spread main | mean |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        print(
+            f"| {row['checkpoint']} | {row['model']} | {row['action_layer']} | {row['mean_abs_action_weight']:.3f} | "
+            f"{row['mean_abs_state_weight']:.3f} | {row['spread_ratio_main']:.3f} | {row['spread_ratio_mean']:.3f} |"
+        )
+    with open(RESULTS / "critic_action_sensitivity.csv", "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+if __name__ == "__main__":
+    main()
