@@ -54,7 +54,8 @@ def summarise(runs: dict[tuple[str, str], dict[int, list[dict[str, Any]]]]) -> l
         minutes_per_100k = np.median([row["wall_time_s"] / row["steps"] * 100_000 / 60 for row in finals])
         # SPEC's target: the median over seeds of the success rate reaches 0.9 (at steps that every seed reached)
         aligned_steps, aligned_success = aligned(seeds, "success_rate")
-        median_at_0_9 = aligned_steps[np.median(aligned_success, axis=0) >= 0.9]
+        median_curve = np.median(aligned_success, axis=0)
+        median_at_0_9 = aligned_steps[median_curve >= 0.9]
         table.append(
             dict(
                 method=run,
@@ -65,6 +66,8 @@ def summarise(runs: dict[tuple[str, str], dict[int, list[dict[str, Any]]]]) -> l
                 success_min=float(success.min()),
                 success_max=float(success.max()),
                 median_first_at_0_9=int(median_at_0_9[0]) if len(median_at_0_9) else None,
+                best_median=float(median_curve.max()),
+                best_median_at=int(aligned_steps[median_curve.argmax()]),
                 train_minutes_per_100k=round(float(minutes_per_100k), 1),
             )
         )
@@ -149,13 +152,16 @@ def main() -> None:
         writer = csv.DictWriter(file, fieldnames=list(table[0]))
         writer.writeheader()
         writer.writerows(table)
-    print("| method | env | steps | seeds | success (median) | range | median >= 0.9 first at | train min / 100k steps |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| method | env | steps | seeds | success (median) | range | median >= 0.9 first at | best median (at) "
+        "| train min / 100k steps |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in table:
         print(
             f"| {row['method']} | {row['env']} | {row['steps']} | {row['seeds']} | {row['success_median']:.2f} | "
             f"{row['success_min']:.2f} to {row['success_max']:.2f} | {row['median_first_at_0_9'] or '—'} | "
-            f"{row['train_minutes_per_100k']} |"
+            f"{row['best_median']:.2f} ({row['best_median_at']}) | {row['train_minutes_per_100k']} |"
         )
     print("\n| method | env | seed | success rate at 25k, 50k, ... steps |")
     print("|---|---|---|---|")
