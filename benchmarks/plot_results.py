@@ -48,26 +48,25 @@ def summarise(runs: dict[tuple[str, str], dict[int, list[dict[str, Any]]]]) -> l
     """One row per run at the largest step count that all of its seeds reached."""
     table = []
     for (env, run), seeds in sorted(runs.items()):
-        steps = min(rows[-1]["steps"] for rows in seeds.values())
-        finals = [next(row for row in rows if row["steps"] == steps) for rows in seeds.values()]
-        success = np.array([row["success_rate"] for row in finals])
-        minutes_per_100k = np.median([row["wall_time_s"] / row["steps"] * 100_000 / 60 for row in finals])
-        # SPEC's target: the median over seeds of the success rate reaches 0.9 (at steps that every seed reached)
-        aligned_steps, aligned_success = aligned(seeds, "success_rate")
-        median_curve = np.median(aligned_success, axis=0)
-        median_at_0_9 = aligned_steps[median_curve >= 0.9]
+        # Seeds may have reached different step counts: the row is at the last one all reached (the curves' last column)
+        steps, success_curves = aligned(seeds, "success_rate")
+        success = success_curves[:, -1]
+        minutes_per_100k = np.median(aligned(seeds, "wall_time_s")[1][:, -1]) / steps[-1] * 100_000 / 60
+        # SPEC's target: the median over seeds of the success rate reaches 0.9
+        median_curve = np.median(success_curves, axis=0)
+        median_at_0_9 = steps[median_curve >= 0.9]
         table.append(
             dict(
                 method=run,
                 env=ENV_NAMES.get(env, env),
-                steps=int(steps),
-                seeds=len(finals),
+                steps=int(steps[-1]),
+                seeds=len(seeds),
                 success_median=float(np.median(success)),
                 success_min=float(success.min()),
                 success_max=float(success.max()),
                 median_first_at_0_9=int(median_at_0_9[0]) if len(median_at_0_9) else None,
                 best_median=float(median_curve.max()),
-                best_median_at=int(aligned_steps[median_curve.argmax()]),
+                best_median_at=int(steps[median_curve.argmax()]),
                 train_minutes_per_100k=round(float(minutes_per_100k), 1),
             )
         )
