@@ -15,10 +15,9 @@ import argparse
 import pickle
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch as th
-from sparse_lunar_lander import ENV_IDS  # this script's neighbour (the script directory is on sys.path)
+from sparse_lunar_lander import ENV_IDS, make_env  # this script's neighbour (the script directory is on sys.path)
 
 from sb3_sacx import SACX
 from sb3_sacx.buffers import SACXReplayBuffer
@@ -75,8 +74,8 @@ def buffer_report(buffer: SACXReplayBuffer, task_names: tuple[str, ...], chunk: 
             print(f"{outcome} by the intention acting last: " + ", ".join(f"{n}={c}" for n, c in zip(task_names, by_task)))
 
 
-def head_report(model: SACX, env_id: str, n_episodes: int, deterministic: bool) -> None:
-    env = gym.make(env_id)
+def head_report(model: SACX, env_name: str, n_episodes: int, deterministic: bool) -> None:
+    env = make_env(env_name, model.task_names[1:])
     acting = "deterministic" if deterministic else "stochastic"
     th.manual_seed(HEAD_SEED_OFFSET)  # stochastic heads sample the same actions on every run of the report
     print(f"\nheads, {n_episodes} {acting} episodes each; Q(s_0) is the min over twin critics, G the discounted return")
@@ -143,7 +142,7 @@ def main() -> None:
     print(f"{args.checkpoint}: {model.num_timesteps} steps")
     buffer_report(buffer, model.task_names, args.chunk)
     if args.episodes > 0:
-        head_report(model, ENV_IDS[env], args.episodes, deterministic=not args.stochastic)
+        head_report(model, env, args.episodes, deterministic=not args.stochastic)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,12 @@ one invocation trains (in evaluation periods), so a long run can span sessions:
     OMP_NUM_THREADS=1 python benchmarks/sparse_lunar_lander.py --algo sacx --env continuous --seed 0 \\
         --variant sac-q --sacx-kwargs '{"scheduler": "sac-q"}'
 
+``--extra-task`` adds an auxiliary task to the five of SPEC §3, e.g. ``land_on_pad`` (SPEC §8's open idea of an
+intention that leads to the sparse event):
+
+    OMP_NUM_THREADS=1 python benchmarks/sparse_lunar_lander.py --algo sacx --env discrete --seed 0 \\
+        --variant sacx-land-on-pad --extra-task land_on_pad
+
 ``--branch-from`` copies another SACX run as it stands (same env and seed) and continues it with a changed scheduler or
 snippet sampling, to ask what that setting does from a given point of a run, e.g. once the auxiliary heads land:
 
@@ -28,6 +34,7 @@ import csv
 import json
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -39,13 +46,16 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from sb3_sacx import SACX
 from sb3_sacx.checks import check_number
 from sb3_sacx.schedulers import make_scheduler
-from sb3_sacx.tasks import make_sparse_lunar_lander
+from sb3_sacx.tasks import LUNAR_LANDER_TASKS, land_on_pad
+from sb3_sacx.wrappers import AuxTaskFn
 
 ENV_IDS = {"continuous": "SparseLunarLanderContinuous-v0", "discrete": "SparseLunarLander-v0"}
 RESULTS = Path(__file__).parent / "results"
 # Evaluation seeds, disjoint from the training env's seeds (the run's seed and the few after it)
 EVAL_SEED_OFFSET = 1_000_000
-MAX_EPISODE_STEPS = 1000
+# Auxiliary tasks a run may add to the five of SAC-X's seed (--extra-task), and every task a run may name
+EXTRA_TASKS: dict[str, AuxTaskFn] = {"land_on_pad": land_on_pad}
+KNOWN_TASKS: dict[str, AuxTaskFn] = {**LUNAR_LANDER_TASKS, **EXTRA_TASKS}
 
 # What --branch-from may change in the copied run (settings that take effect from the next step on)
 BRANCH_SETTINGS = ("scheduler", "scheduler_kwargs", "rewarded_snippet_fraction")
@@ -81,11 +91,12 @@ BASELINES: dict[str, dict[str, Any]] = {
 }
 
 
-def make_env(env: str, aux_tasks: bool) -> gym.Env:
-    """The sparse LunarLander with its five auxiliary tasks, or with none (SACX main-task-only ablation)."""
-    if aux_tasks:
-        return gym.make(ENV_IDS[env])
-    return gym.wrappers.TimeLimit(make_sparse_lunar_lander(continuous=env == "continuous", aux_tasks={}), MAX_EPISODE_STEPS)
+def make_env(env: str, task_names: Sequence[str] = tuple(LUNAR_LANDER_TASKS)) -> gym.Env:
+    """
+    The sparse LunarLander with the named auxiliary tasks, in that order: by default the five of SPEC §3; none for the
+    SACX main-task-only ablation; more from ``EXTRA_TASKS`` for ``--extra-task``.
+    """
+    return gym.make(ENV_IDS[env], aux_tasks={name: KNOWN_TASKS[name] for name in task_names})
 
 
 def build_model(args: argparse.Namespace, train_env: gym.Env) -> BaseAlgorithm:
@@ -104,13 +115,15 @@ def build_model(args: argparse.Namespace, train_env: gym.Env) -> BaseAlgorithm:
     return {"sac": SAC, "dqn": DQN}[args.algo]("MlpPolicy", train_env, seed=args.seed, **kwargs)
 
 
-def evaluate(model: BaseAlgorithm, env: str, aux_tasks: bool, n_episodes: int, task: Optional[str] = None) -> dict[str, Any]:
+def evaluate(
+    model: BaseAlgorithm, env: str, task_names: Sequence[str], n_episodes: int, task: Optional[str] = None
+) -> dict[str, Any]:
     """
     Run ``n_episodes`` fixed-seed episodes in lockstep (one batched ``predict`` per step) with a deterministic head.
 
     :return: success rate, mean main return, mean episode length and mean auxiliary return per task.
     """
-    envs = [make_env(env, aux_tasks) for _ in range(n_episodes)]
+    envs = [make_env(env, task_names) for _ in range(n_episodes)]
     observations = np.stack([e.reset(seed=EVAL_SEED_OFFSET + i)[0] for i, e in enumerate(envs)])
     active = np.ones(n_episodes, dtype=bool)
     successes, main_returns, lengths = np.zeros(n_episodes), np.zeros(n_episodes), np.zeros(n_episodes)
@@ -148,7 +161,9 @@ def sacx_diagnostics(model: SACX, args: argparse.Namespace) -> dict[str, Any]:
         row[f"ent_coef_{name}"] = ent_coef
         row[f"p_{name}"] = probability
     for name in model.task_names[1:]:
-        row[f"head_success_{name}"] = evaluate(model, args.env, True, args.head_episodes, task=name)["success_rate"]
+        row[f"head_success_{name}"] = evaluate(model, args.env, model.task_names[1:], args.head_episodes, task=name)[
+            "success_rate"
+        ]
     return row
 
 
@@ -170,6 +185,13 @@ def main() -> None:
     parser.add_argument("--sacx-kwargs", type=json.loads, default="{}", help="JSON of SACX keyword arguments (ablations)")
     parser.add_argument("--no-aux", action="store_true", help="SACX with the main task only (ablation)")
     parser.add_argument(
+        "--extra-task",
+        action="append",
+        default=[],
+        choices=list(EXTRA_TASKS),
+        help="SACX with this auxiliary task after the five of SPEC §3 (repeatable)",
+    )
+    parser.add_argument(
         "--branch-from",
         default=None,
         metavar="VARIANT",
@@ -179,8 +201,10 @@ def main() -> None:
     parser.add_argument("--checkpoint-dir", type=Path, default=Path("runs/checkpoints"))
     parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where the CSVs go")
     args = parser.parse_args()
-    if args.no_aux and args.algo != "sacx":
-        parser.error("--no-aux applies to --algo sacx only")
+    if (args.no_aux or args.extra_task) and args.algo != "sacx":
+        parser.error("--no-aux and --extra-task apply to --algo sacx only")
+    if args.no_aux and args.extra_task:
+        parser.error("--no-aux and --extra-task exclude each other")
     if args.branch_from and (args.algo != "sacx" or not set(args.sacx_kwargs) <= set(BRANCH_SETTINGS)):
         parser.error(f"--branch-from needs --algo sacx and --sacx-kwargs with only {', '.join(BRANCH_SETTINGS)}")
     if args.branch_from and "scheduler_kwargs" in args.sacx_kwargs and "scheduler" not in args.sacx_kwargs:
@@ -191,7 +215,8 @@ def main() -> None:
     name = run_name(args)
     csv_path = args.results_dir / args.env / name / f"seed{args.seed}.csv"
     checkpoint = args.checkpoint_dir / args.env / name / f"seed{args.seed}"
-    train_env = make_env(args.env, aux_tasks=not args.no_aux)
+    task_names = [] if args.no_aux else [*LUNAR_LANDER_TASKS, *args.extra_task]
+    train_env = make_env(args.env, task_names)
     algo_class = {"sacx": SACX, "sac": SAC, "dqn": DQN}[args.algo]
     wall_time = 0.0
     if args.branch_from and not (checkpoint / "model.zip").exists():
@@ -215,7 +240,7 @@ def main() -> None:
             algo=args.algo, variant=name, env=args.env, seed=args.seed, steps=model.num_timesteps, wall_time_s=wall_time
         )
         started = time.perf_counter()
-        row.update(evaluate(model, args.env, not args.no_aux, args.eval_episodes))
+        row.update(evaluate(model, args.env, task_names, args.eval_episodes))
         if isinstance(model, SACX) and args.head_episodes > 0:
             row.update(sacx_diagnostics(model, args))
         row["eval_time_s"] = time.perf_counter() - started

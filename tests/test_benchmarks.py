@@ -55,3 +55,26 @@ def test_learning_benchmark_resumes_and_is_inspectable(tmp_path: Path) -> None:
     assert "replay buffer: 450 steps per env" in report
     for task in ("main", "touch", "goal_distance"):
         assert f"head {task}:" in report
+
+
+def test_learning_benchmark_with_an_extra_task(tmp_path: Path) -> None:
+    run_script(
+        "sparse_lunar_lander.py", "--algo", "sacx", "--env", "discrete", "--seed", "1", "--steps", "150",
+        "--eval-every", "150", "--eval-episodes", "1", "--head-episodes", "1", "--variant", "pad",
+        "--extra-task", "land_on_pad", "--sacx-kwargs", json.dumps(TINY_SACX),
+        "--checkpoint-dir", str(tmp_path / "checkpoints"), "--results-dir", str(tmp_path / "results"),
+    )  # fmt: skip
+    with open(tmp_path / "results" / "discrete" / "pad" / "seed1.csv") as file:
+        (row,) = list(csv.DictReader(file))
+    assert {"eval_aux_return_land_on_pad", "head_success_land_on_pad", "p_land_on_pad"} <= set(row)
+    checkpoint = tmp_path / "checkpoints" / "discrete" / "pad" / "seed1"
+    assert SACX.load(checkpoint / "model.zip").task_names[-1] == "land_on_pad"
+    assert "head land_on_pad:" in run_script("inspect_checkpoint.py", str(checkpoint), "--episodes", "1")
+
+
+def test_learning_benchmark_refuses_an_extra_task_for_a_baseline() -> None:
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "sparse_lunar_lander.py"), "--algo", "sac", "--extra-task", "land_on_pad"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 2 and "--extra-task apply to --algo sacx only" in completed.stderr

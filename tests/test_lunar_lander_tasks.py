@@ -18,6 +18,7 @@ from sb3_sacx.tasks.lunar_lander import (
     goal_distance,
     hover_angular,
     hover_planar,
+    land_on_pad,
     touch,
     upright,
 )
@@ -267,3 +268,39 @@ def test_subproc_vec_env_with_module_prefix() -> None:
         assert done_seen
     finally:
         vec_env.close()
+
+
+BOTH_LEGS = {"leg_contacts": np.array([1.0, 1.0], dtype=np.float32)}
+
+
+@pytest.mark.parametrize(
+    ("action", "x", "info", "expected"),
+    [
+        (0, 0.1, BOTH_LEGS, 1.0),
+        (np.int64(0), -0.2, {"leg_contacts": np.array([0.0, 1.0], dtype=np.float32)}, 0.5),
+        (0, 0.25, BOTH_LEGS, 0.0),  # off the pad
+        (2, 0.0, BOTH_LEGS, 0.0),  # main engine (Discrete)
+        (np.array([-1.0, 0.5], dtype=np.float32), 0.0, BOTH_LEGS, 1.0),  # both engines below their thresholds
+        (np.array([0.1, 0.0], dtype=np.float32), 0.0, BOTH_LEGS, 0.0),  # main engine (Box)
+        (np.array([-1.0, -0.6], dtype=np.float32), 0.0, BOTH_LEGS, 0.0),  # side engine (Box)
+        (0, 0.0, {"leg_contacts": np.zeros(2, dtype=np.float32)}, 0.0),  # hovering over the pad
+    ],
+)
+def test_land_on_pad(action: Any, x: float, info: dict[str, Any], expected: float) -> None:
+    assert land_on_pad(next_obs_with(), action, next_obs_with(x=x), info) == expected
+
+
+def test_land_on_pad_needs_box2d_contacts() -> None:
+    with pytest.raises(KeyError, match="leg_contacts"):
+        land_on_pad(next_obs_with(), 0, next_obs_with(x=1.0), {})
+
+
+def test_land_on_pad_is_opt_in_and_rewards_the_heuristics_landing() -> None:
+    assert "land_on_pad" not in LUNAR_LANDER_TASKS
+    env = gym.make("SparseLunarLander-v0", aux_tasks={**LUNAR_LANDER_TASKS, "land_on_pad": land_on_pad})
+    assert env.get_wrapper_attr("aux_task_names") == (*TASK_NAMES, "land_on_pad")
+    obs, _ = env.reset(seed=0)
+    terminated = truncated = False
+    while not (terminated or truncated):
+        obs, _, terminated, truncated, info = env.step(heuristic_action(env, obs))
+    assert info["is_success"] and info["aux_rewards"][-1] == 1.0

@@ -6,7 +6,9 @@ from sb3_sacx.tasks.lunar_lander import (
     LUNAR_LANDER_TASKS,
     SparseLandingWrapper,
     box2d_leg_contacts,
+    engines_off,
     heuristic_action,
+    land_on_pad,
     make_sparse_lunar_lander,
 )
 
@@ -34,6 +36,8 @@ __all__ = [
     "SPARSE_LUNAR_LANDER_IDS",
     "SparseLandingWrapper",
     "box2d_leg_contacts",
+    "engines_off",
     "heuristic_action",
+    "land_on_pad",
     "make_sparse_lunar_lander",
 ]

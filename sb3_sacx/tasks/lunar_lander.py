@@ -188,6 +188,41 @@ def goal_distance(obs: np.ndarray, action: Any, next_obs: np.ndarray, info: dict
     return _shaping_to_unit(2.0 - (abs(float(next_obs[_X])) + abs(float(next_obs[_Y]))))
 
 
+def engines_off(action: Any) -> bool:
+    """
+    Whether an action fires no engine, as gymnasium's LunarLander reads it.
+
+    :param action: An ``int`` (Discrete: 0 is "do nothing") or an array of shape (2,) (Box: the main engine fires
+        above 0, the side engines when ``|action[1]| > 0.5``).
+    :return: True when no engine fires.
+    """
+    if np.ndim(action) == 0:
+        return int(action) == 0
+    main_engine, side_engines = np.asarray(action, dtype=np.float64).reshape(-1)
+    return bool(main_engine <= 0.0 and abs(side_engines) <= 0.5)
+
+
+def land_on_pad(obs: np.ndarray, action: Any, next_obs: np.ndarray, info: dict[str, Any]) -> float:
+    """
+    Legs on the ground on the pad, engines off: ``touch`` when ``|x| <= 0.2`` and no engine fired, else 0.
+
+    Not one of the seed's five tasks (``LUNAR_LANDER_TASKS``): an intention that leads to the sparse event, from SPEC
+    §8's open ideas, to add with ``make_sparse_lunar_lander(aux_tasks={**LUNAR_LANDER_TASKS, "land_on_pad":
+    land_on_pad})``. Unlike ``goal_distance``, hovering over the pad earns nothing, and unlike ``touch``, landing
+    anywhere else earns nothing; with rest absorbing, coming to rest on the pad is worth ``1 / (1 - gamma)``.
+
+    :param obs: Observation before the step (unused).
+    :param action: Action taken (see :func:`engines_off`).
+    :param next_obs: Observation after the step.
+    :param info: Step info; must contain ``leg_contacts`` (see :class:`SparseLandingWrapper`).
+    :return: Reward in [0, 1].
+    """
+    legs_down = touch(obs, action, next_obs, info)
+    # Compared in the observation's dtype, as the success check does, so both agree on the pad's edge
+    on_pad = bool(abs(next_obs[_X]) <= PAD_HALF_WIDTH)
+    return legs_down if on_pad and engines_off(action) else 0.0
+
+
 #: The five auxiliary tasks, in the order of ``info["aux_rewards"]``.
 LUNAR_LANDER_TASKS: "OrderedDict[str, AuxTaskFn]" = OrderedDict(
     [
