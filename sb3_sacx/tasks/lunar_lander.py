@@ -34,6 +34,17 @@ def box2d_leg_contacts(env: gym.Env) -> np.ndarray:
     return np.array([float(any(edge.contact.touching for edge in leg.contacts)) for leg in legs], dtype=np.float32)
 
 
+def _over_pad(obs: np.ndarray) -> bool:
+    """
+    Whether the lander is over the pad: ``|x| <= 0.2``, compared in the observation's dtype, so that the success check
+    and ``land_on_pad`` agree on the pad's edge.
+
+    :param obs: An observation of the sparse LunarLander.
+    :return: True over the pad.
+    """
+    return bool(abs(obs[_X]) <= PAD_HALF_WIDTH)
+
+
 def _at_rest(env: gym.Env, terminated: bool, obs: np.ndarray) -> bool:
     """
     Whether the step ended the episode with the lander at rest (not a crash, not off screen).
@@ -90,7 +101,7 @@ class SparseLandingWrapper(gym.Wrapper):
         contacts = box2d_leg_contacts(self.env)
         obs = self._with_contacts(obs, contacts)
         at_rest = _at_rest(self.env, terminated, obs)
-        success = bool(at_rest and abs(obs[_X]) <= PAD_HALF_WIDTH and np.all(contacts == 1.0))
+        success = bool(at_rest and _over_pad(obs) and np.all(contacts == 1.0))
         info = {
             **info,
             "dense_reward": float(dense_reward),
@@ -218,9 +229,7 @@ def land_on_pad(obs: np.ndarray, action: Any, next_obs: np.ndarray, info: dict[s
     :return: Reward in [0, 1].
     """
     legs_down = touch(obs, action, next_obs, info)
-    # Compared in the observation's dtype, as the success check does, so both agree on the pad's edge
-    on_pad = bool(abs(next_obs[_X]) <= PAD_HALF_WIDTH)
-    return legs_down if on_pad and engines_off(action) else 0.0
+    return legs_down if _over_pad(next_obs) and engines_off(action) else 0.0
 
 
 #: The five auxiliary tasks, in the order of ``info["aux_rewards"]``.
