@@ -1,0 +1,98 @@
+"""benchmarks/plot_results.py on tiny synthetic results: the tables say what the CSVs say."""
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).parents[1] / "benchmarks" / "plot_results.py"
+spec = importlib.util.spec_from_file_location("plot_results", SCRIPT)
+plot_results = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(plot_results)
+
+# run -> seed -> success at 10, 20, 30, 40 steps
+CURVES = {
+    ("mountaincar", "sacx-defaults"): {0: [0.0, 0.5, 0.9, 1.0], 1: [0.0, 1.0, 0.95, 0.8], 2: [0.0, 0.2, 0.4, 0.9]},
+    ("mountaincar", "sacx"): {0: [0.0, 0.0, 0.0, 0.0]},  # superseded by sacx-defaults in the headline
+    ("mountaincar", "sac"): {0: [0.0, 0.0, 0.0], 1: [0.0, 0.1, 0.2, 0.3]},  # seed 0 stopped at 30 steps
+    ("discrete", "sacx"): {3: [0.1, 0.2, 0.3, 0.4]},
+    ("discrete", "sacx-bf16-main-only"): {3: [0.5, 0.9, 0.9, 1.0]},
+    ("discrete", "dqn"): {3: [0.0, 0.0, 0.0, 0.0]},
+    ("discrete", "sacx-ablation"): {3: [1.0, 1.0, 1.0, 1.0]},  # not in the headline
+}
+
+
+def write_results(results: Path) -> None:
+    for (env, run), seeds in CURVES.items():
+        for seed, curve in seeds.items():
+            path = results / env / run / f"seed{seed}.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "w", newline="") as file:
+                writer = csv.writer(file)
+                writer.writerow(["algo", "steps", "wall_time_s", "success_rate"])
+                for i, success in enumerate(curve):
+                    writer.writerow([run, 10 * (i + 1), 60.0 * (i + 1), success])
+
+
+@pytest.fixture
+def generated(tmp_path: Path) -> Path:
+    write_results(tmp_path / "results")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\n{plot_results.README_BEGIN}\nold table\n{plot_results.README_END}\n\nafter\n")
+    plot_results.main(
+        [
+            *("--results-dir", str(tmp_path / "results"), "--generated-dir", str(tmp_path / "gen")),
+            *("--readme", str(readme), "--no-plots"),
+        ]
+    )
+    return tmp_path
+
+
+def test_headline_medians_spread_and_first_step_at_target(generated: Path) -> None:
+    runs = plot_results.load_runs(generated / "results")
+    rows = {(row["env"], row["method"]): row for row in plot_results.headline_rows(runs)}
+    # Env order: the known envs in ENV_NAMES's order; methods in HEADLINE's order, the first existing run of each
+    assert list(rows) == [
+        ("SparseLunarLander-v0", "SACX (defaults)"),
+        ("SparseLunarLander-v0", "SACX, main task only"),
+        ("SparseLunarLander-v0", "SB3 DQN"),
+        ("SparseMountainCarContinuous-v0", "SACX (defaults)"),
+        ("SparseMountainCarContinuous-v0", "SB3 SAC"),
+    ]
+    sacx = rows[("SparseMountainCarContinuous-v0", "SACX (defaults)")]
+    assert sacx["run"] == "sacx-defaults" and sacx["seeds"] == 3 and sacx["steps"] == 40
+    # medians 0.0, 0.5, 0.9, 0.9: first at 0.9 on the third evaluation
+    assert sacx["median_first_at_0_9"] == 30
+    assert list(sacx["curve_median"]) == [0.0, 0.5, 0.9, 0.9]
+    assert (sacx["success_median"], sacx["success_min"], sacx["success_max"]) == (0.9, 0.8, 1.0)
+    # Seeds that stopped early: the row is at the last step all of them reached
+    sac = rows[("SparseMountainCarContinuous-v0", "SB3 SAC")]
+    assert sac["steps"] == 30 and sac["success_median"] == pytest.approx(0.1) and sac["median_first_at_0_9"] is None
+    assert rows[("SparseLunarLander-v0", "SACX, main task only")]["run"] == "sacx-bf16-main-only"
+
+
+def test_generated_files(generated: Path) -> None:
+    readme = (generated / "README.md").read_text()
+    assert "old table" not in readme and readme.endswith(f"{plot_results.README_END}\n\nafter\n")
+    assert "| SACX (defaults) | `sacx-defaults` | 3 | 40 | 0.90 | 0.80 to 1.00 | 30 |" in readme
+    assert "| SB3 SAC | `sac` | 2 | 30 | 0.10 | 0.00 to 0.20 | not reached |" in readme
+
+    headline = (generated / "gen" / "headline.rst").read_text()
+    assert headline.startswith(".. list-table::") and headline.count("   * - ") == 1 + 5
+    summary = (generated / "gen" / "summary.rst").read_text()
+    assert "``sacx-ablation``" in summary and "1.00 (10)" in summary  # best median, first reached at 10 steps
+    envs = (generated / "gen" / "envs.rst").read_text()
+    assert "``SparseMountainCarContinuous-v0``" in envs
+    assert "**0.90** (0.40 to 0.95)" in envs and "**0.90** (0.80 to 1.00)" in envs
+    assert "``sac``\n     - 0\n     - 30\n     - 0.00, 0.00, 0.00" in envs
+    with open(generated / "results" / "summary.csv") as file:
+        summary_rows = list(csv.DictReader(file))
+    assert len(summary_rows) == len(CURVES)
+    minutes = {row["method"]: row["train_minutes_per_100k"] for row in summary_rows}
+    assert minutes["dqn"] == str(round(240 / 40 * 100_000 / 60, 1))
+
+
+def test_readme_without_markers_is_refused() -> None:
+    with pytest.raises(ValueError, match="markers"):
+        plot_results.replace_between_markers("no markers here", "table")
