@@ -324,6 +324,7 @@ class SACX(OffPolicyAlgorithm):
 
     @property
     def discrete(self) -> bool:
+        """Whether the action space is ``Discrete`` (categorical heads) rather than ``Box``."""
         return isinstance(self.action_space, spaces.Discrete)
 
     def _main_reward_scale(self) -> float:
@@ -705,6 +706,9 @@ def snippet_states(observations: PyTorchObs, next_observations: PyTorchObs) -> P
     """
     ``[B, T, ...]`` twice -> ``[B, T + 1, ...]``: the states ``s_0..s_T`` of each snippet.
     Within a snippet ``s_{t+1}`` is ``next_observations[t]``; only ``s_0`` comes from ``observations``.
+
+    :param observations: ``[B, T, ...]`` observations ``s_t`` of the snippets (a dict of them for Dict observations).
+    :param next_observations: ``[B, T, ...]`` observations ``s_{t+1}``.
     """
     if isinstance(observations, dict):
         return {key: snippet_states(observations[key], next_observations[key]) for key in observations}
@@ -712,7 +716,13 @@ def snippet_states(observations: PyTorchObs, next_observations: PyTorchObs) -> P
 
 
 def take_steps(states: PyTorchObs, start: int, stop: int) -> PyTorchObs:
-    """``[B, T + 1, ...] -> [B * (stop - start), ...]``: steps ``start..stop-1`` of every snippet, flattened."""
+    """
+    ``[B, T + 1, ...] -> [B * (stop - start), ...]``: steps ``start..stop-1`` of every snippet, flattened.
+
+    :param states: ``[B, T + 1, ...]`` snippet states (a dict of them for Dict observations).
+    :param start: first step taken.
+    :param stop: step after the last one taken.
+    """
     if isinstance(states, dict):
         return {key: take_steps(value, start, stop) for key, value in states.items()}
     return states[:, start:stop].flatten(0, 1)
