@@ -477,6 +477,13 @@ class SACXPolicy(BasePolicy):
     ) -> tuple[np.ndarray, Optional[tuple[np.ndarray, ...]]]:
         """
         SB3's ``predict`` with the acting head chosen by ``task`` (an index into the algorithm's ``task_names``).
+
+        :param observation: the input observation.
+        :param state: unused (no recurrent policies), passed on to SB3.
+        :param episode_start: unused (no recurrent policies), passed on to SB3.
+        :param deterministic: the head's mode rather than a sample.
+        :param task: index of the head that acts (0: the main task).
+        :return: the action and the (unused) state.
         """
         if not 0 <= task < self.n_tasks:
             raise ValueError(f"task index {task} is out of range: this policy has {self.n_tasks} heads.")
@@ -496,14 +503,22 @@ MlpPolicy = SACXPolicy
 
 
 class CnnPolicy(SACXPolicy):
-    """:class:`SACXPolicy` with SB3's ``NatureCNN`` features extractor, for image observations."""
+    """
+    :class:`SACXPolicy` with SB3's ``NatureCNN`` features extractor, for image observations.
+
+    :param features_extractor_class: the features extractor; the other arguments are :class:`SACXPolicy`'s.
+    """
 
     def __init__(self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN, **kwargs: Any) -> None:
         super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
 
 
 class MultiInputPolicy(SACXPolicy):
-    """:class:`SACXPolicy` with SB3's ``CombinedExtractor``, for Dict observations."""
+    """
+    :class:`SACXPolicy` with SB3's ``CombinedExtractor``, for Dict observations.
+
+    :param features_extractor_class: the features extractor; the other arguments are :class:`SACXPolicy`'s.
+    """
 
     def __init__(
         self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = CombinedExtractor, **kwargs: Any
