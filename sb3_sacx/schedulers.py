@@ -55,7 +55,11 @@ class Scheduler(ABC):
         self._histories: dict[int, list[tuple[int, int]]] = {}
 
     def reset(self, env_index: int) -> None:
-        """Environment ``env_index`` starts an episode."""
+        """
+        Environment ``env_index`` starts an episode.
+
+        :param env_index: which environment.
+        """
         self._histories[env_index] = []
 
     def select(self, env_index: int, step: int) -> int:
