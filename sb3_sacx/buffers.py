@@ -110,6 +110,17 @@ class SnippetStorageMixin:
         self._staged_behaviour = (np.asarray(log_probs, dtype=np.float32), np.asarray(intentions, dtype=np.int16))
 
     def add(self, obs: Any, next_obs: Any, action: np.ndarray, reward: np.ndarray, done: np.ndarray, infos: list) -> None:
+        """
+        SB3's ``add``, storing with the transition its auxiliary rewards and ``aux_absorbing`` flags (from ``infos``)
+        and the behaviour staged by :meth:`stage_behaviour` (or, if none was, an unknown behaviour: one-step targets).
+
+        :param obs: observations before the step.
+        :param next_obs: observations after the step.
+        :param action: actions taken.
+        :param reward: main rewards.
+        :param done: whether each env's episode ended.
+        :param infos: each env's ``info``, with ``"aux_rewards"``.
+        """
         if np.any(reward != 0) or np.any(self.rewards[self.pos] != 0):
             self._rewarded = None  # a rewarded transition is added or overwritten
         self._add_snippet_data(infos)
