@@ -3,7 +3,7 @@ rl-zoo3 integration: ``python -m sb3_sacx.zoo train|enjoy|...`` runs rl-zoo3 wit
 
 Importing this package does not import rl-zoo3 (which patches gymnasium's ``TimeLimit`` when imported):
 only running the entry point does. It holds what rl-zoo3 config files and Optuna refer to by name,
-such as :func:`pendulum_aux_wrapper` (``env_wrapper: sb3_sacx.zoo.pendulum_aux_wrapper``).
+such as :func:`~sb3_sacx.zoo.wrappers.pendulum_aux_wrapper` (``env_wrapper: sb3_sacx.zoo.pendulum_aux_wrapper``).
 """
 
 from sb3_sacx.zoo.cli import ALGO_NAME, ZOO_INSTALL_COMMAND, default_conf_file, main, missing_rl_zoo_message
