@@ -456,9 +456,17 @@ class SACXPolicy(BasePolicy):
         return data
 
     def make_actor(self, features_extractor: Optional[BaseFeaturesExtractor] = None) -> MultiHeadActor:
+        """
+        :param features_extractor: a features extractor to share; ``None`` builds one for the actor.
+        :return: a new actor with one head per task.
+        """
         return MultiHeadActor(**self._update_features_extractor(self.actor_kwargs, features_extractor)).to(self.device)
 
     def make_critic(self, features_extractor: Optional[BaseFeaturesExtractor] = None) -> MultiHeadCritic:
+        """
+        :param features_extractor: a features extractor to share; ``None`` builds one for the critic.
+        :return: a new critic (twin critics by default) with one Q head per task.
+        """
         return MultiHeadCritic(**self._update_features_extractor(self.critic_kwargs, features_extractor)).to(self.device)
 
     def forward(self, obs: PyTorchObs, deterministic: bool = False) -> th.Tensor:
