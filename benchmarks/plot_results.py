@@ -225,7 +225,7 @@ def summary_rst(rows: list[dict[str, Any]]) -> str:
 def env_rst(runs: Runs, env: str, plots: Sequence[str]) -> str:
     """One env's section: headline runs at every evaluation, every run's seeds, the plots."""
     title = f"``{env_name(env)}``"
-    parts = [title, "~" * len(title), ""]
+    parts = [title, "^" * len(title), ""]
     headline = [(method, run, summarise_run(runs[(env, run)])) for method, run in headline_runs(runs, env)]
     if headline:
         parts.append(
