@@ -159,20 +159,23 @@ def spread(low: float, high: float) -> str:
     return f"{low:.2f} to {high:.2f}"
 
 
-HEADLINE_HEADER = ("env", "method", "run", "seeds", "steps", "success (median)", "min to max", f"median ≥ {TARGET} first at")
+SUCCESS_HEADER = ("seeds", "steps", "success (median)", "min to max", f"median ≥ {TARGET} first at")
+HEADLINE_HEADER = ("env", "method", "run", *SUCCESS_HEADER)
 
 
-def headline_cells(row: dict[str, Any], code: str) -> list[str]:
+def success_cells(row: dict[str, Any]) -> list[str]:
+    """The cells under :data:`SUCCESS_HEADER` of a :func:`summarise_run` row."""
     return [
-        f"{code}{row['env']}{code}",
-        row["method"],
-        f"{code}{row['run']}{code}",
         str(row["seeds"]),
         steps_label(row["steps"]),
         f"{row['success_median']:.2f}",
         spread(row["success_min"], row["success_max"]),
         steps_label(row["median_first_at_0_9"]),
     ]
+
+
+def headline_cells(row: dict[str, Any], code: str) -> list[str]:
+    return [f"{code}{row['env']}{code}", row["method"], f"{code}{row['run']}{code}", *success_cells(row)]
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -201,19 +204,12 @@ def headline_markdown(runs: Runs) -> str:
 
 
 def summary_rst(rows: list[dict[str, Any]]) -> str:
-    header = (
-        "run", "env", "steps", "seeds", "success (median)", "min to max", f"median ≥ {TARGET} first at",
-        "best median (at)", "train min / 100k steps",
-    )  # fmt: skip
+    header = ("run", "env", *SUCCESS_HEADER, "best median (at)", "train min / 100k steps")
     cells = [
         [
             f"``{row['method']}``",
             f"``{row['env']}``",
-            steps_label(row["steps"]),
-            str(row["seeds"]),
-            f"{row['success_median']:.2f}",
-            spread(row["success_min"], row["success_max"]),
-            steps_label(row["median_first_at_0_9"]),
+            *success_cells(row),
             f"{row['best_median']:.2f} ({steps_label(row['best_median_at'])})",
             "—" if row["train_minutes_per_100k"] is None else str(row["train_minutes_per_100k"]),
         ]
