@@ -52,10 +52,10 @@ def check_parameters_documented(app: Sphinx, what: str, name: str, obj: Any, opt
     """
     if what not in ("class", "function", "method") or not getattr(obj, "__module__", "").startswith("sb3_sacx"):
         return
-    module_name, _, attribute = name.rpartition(".")
-    exported = attribute in getattr(sys.modules[module_name], "__all__", ())
-    if what != "method" and module_name != obj.__module__ and not exported:
-        return  # an imported name that autodoc looks at but does not document here
+    if what != "method":
+        module_name, _, attribute = name.rpartition(".")
+        if module_name != obj.__module__ and attribute not in getattr(sys.modules[module_name], "__all__", ()):
+            return  # an imported name that autodoc looks at but does not document here
     if what == "class" and "__init__" not in vars(obj):
         return  # the parameters are those of the base class, documented there
     function = obj.__init__ if what == "class" else obj
