@@ -652,10 +652,13 @@ class SACX(OffPolicyAlgorithm):
     def _task_rewards(self, snippets: SnippetSamples) -> th.Tensor:
         """
         ``[B, T, K]`` rewards as the learner sees them: the main reward scaled by ``main_reward_scale``; the
-        auxiliary rewards with the value of an absorbing state added where the episode ended at rest
-        (``r + gamma * r / (1 - gamma)``, SPEC section 3), so that resting is not worth less than flying on.
+        auxiliary rewards with the value of an absorbing state added where the episode terminated at rest
+        (``r + gamma * r / (1 - gamma)``, SPEC section 3), so that resting is not worth less than flying on. A step
+        flagged ``aux_absorbing`` that does not terminate the episode (a truncation) gets no bonus.
         """
-        absorbing_value = self.gamma / (1.0 - self.gamma) * snippets.aux_rewards * snippets.aux_absorbing[..., None]
+        # Only a step that ends the episode can lead into an absorbing state: elsewhere the bootstrap already values s_{t+1}
+        absorbing = snippets.aux_absorbing * snippets.terminations
+        absorbing_value = self.gamma / (1.0 - self.gamma) * snippets.aux_rewards * absorbing[..., None]
         main = snippets.main_rewards[..., None] * self._main_reward_scale()
         return th.cat([main, snippets.aux_rewards + absorbing_value], dim=-1)
 
@@ -697,8 +700,10 @@ def masked_mean(values: th.Tensor, mask: th.Tensor) -> th.Tensor:
     :param mask: ``[B, T]``
     :return: ``[..., K]``
     """
-    weights = mask[..., None]
-    return (values * weights).sum(dim=(-3, -2)) / weights.sum().clamp(min=1.0)
+    valid = mask[..., None].bool()
+    # `where`, not a product: values at masked steps may be non-finite, and nan * 0 is nan
+    total = th.where(valid, values, th.zeros_like(values)).sum(dim=(-3, -2))
+    return total / mask.sum().clamp(min=1.0)
 
 
 def snippet_states(observations: PyTorchObs, next_observations: PyTorchObs) -> PyTorchObs:
