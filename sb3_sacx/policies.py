@@ -8,6 +8,7 @@ expectations over actions (as in SAC-Discrete, Christodoulou, 2019).
 """
 
 import math
+from itertools import pairwise
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -124,7 +125,7 @@ class CriticEnsemble(nn.Module):
         sizes = [input_dim, *net_arch, output_dim]
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
-        for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for layer, (n_in, n_out) in enumerate(pairwise(sizes)):
             # Same initialisation as nn.Linear, whose fan-in includes the action where it enters
             bound = 1.0 / math.sqrt(n_in + (action_dim if layer == action_layer else 0))
             self.weights.append(nn.Parameter(th.empty(n_critics, n_in, n_out).uniform_(-bound, bound)))
