@@ -1,7 +1,8 @@
 import importlib
 import math
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -19,51 +20,60 @@ TASK_NAMES = ("speed", "height", "left")
 N_SEEDS = 20
 
 
-@dataclass
-class Episode:
-    """Everything the tests check about one episode."""
+#: How the test episodes act: ``policy(env, obs) -> action``.
+POLICIES: dict[str, Callable[[gym.Env, np.ndarray], np.ndarray]] = {
+    "pumping": lambda env, obs: energy_pumping_action(obs),
+    "random": lambda env, obs: env.action_space.sample(),
+}
 
-    rewards: list[float] = field(default_factory=list)
-    infos: list[dict[str, Any]] = field(default_factory=list)
-    observations: list[np.ndarray] = field(default_factory=list)
-    terminated: bool = False
+
+@dataclass(frozen=True)
+class Rollout:
+    """One episode, one row per step: what the step returned."""
+
+    next_observations: np.ndarray
+    rewards: np.ndarray
+    aux_rewards: np.ndarray
+    dense_rewards: list[Any]
+    is_success: list[Any]
+    terminated: bool
 
     @property
     def success(self) -> bool:
-        return bool(self.infos[-1]["is_success"])
+        return bool(self.is_success[-1])
+
+    def __len__(self) -> int:
+        return len(self.rewards)
 
 
-def run_episode(env: gym.Env, seed: int, policy: str) -> Episode:
-    episode = Episode()
+def rollout(env: gym.Env, seed: int, policy: str) -> Rollout:
     obs, _ = env.reset(seed=seed)
     env.action_space.seed(seed)
-    done = False
-    while not done:
-        action = energy_pumping_action(obs) if policy == "pumping" else env.action_space.sample()
-        obs, reward, terminated, truncated, info = env.step(action)
-        episode.rewards.append(reward)
-        episode.infos.append(info)
-        episode.observations.append(obs)
-        episode.terminated = terminated
-        done = terminated or truncated
-    return episode
+    steps = []
+    terminated = truncated = False
+    while not (terminated or truncated):
+        obs, reward, terminated, truncated, info = env.step(POLICIES[policy](env, obs))
+        steps.append((obs, reward, info))
+    observations, rewards, infos = zip(*steps)
+    return Rollout(
+        next_observations=np.stack(observations),
+        rewards=np.array(rewards),
+        aux_rewards=np.stack([info["aux_rewards"] for info in infos]),
+        dense_rewards=[info["dense_reward"] for info in infos],
+        is_success=[info["is_success"] for info in infos],
+        terminated=terminated,
+    )
 
 
 @pytest.fixture(scope="module")
-def pumping_episodes() -> list[Episode]:
+def rollouts() -> dict[str, list[Rollout]]:
     env = gym.make(ENV_ID)
-    return [run_episode(env, seed, "pumping") for seed in range(N_SEEDS)]
+    return {policy: [rollout(env, seed, policy) for seed in range(N_SEEDS)] for policy in POLICIES}
 
 
-@pytest.fixture(scope="module")
-def random_episodes() -> list[Episode]:
-    env = gym.make(ENV_ID)
-    return [run_episode(env, seed, "random") for seed in range(N_SEEDS)]
-
-
-@pytest.fixture(params=["pumping", "random"])
-def episodes(request: pytest.FixtureRequest, pumping_episodes: list[Episode], random_episodes: list[Episode]) -> list[Episode]:
-    return pumping_episodes if request.param == "pumping" else random_episodes
+@pytest.fixture(params=list(POLICIES))
+def episodes(request: pytest.FixtureRequest, rollouts: dict[str, list[Rollout]]) -> list[Rollout]:
+    return rollouts[request.param]
 
 
 def test_registered_spaces_and_tasks() -> None:
@@ -88,50 +98,48 @@ def test_registration_is_idempotent() -> None:
     gym.make(ENV_ID)
 
 
-def test_aux_rewards_in_unit_interval(episodes: list[Episode]) -> None:
+def test_aux_rewards_in_unit_interval(episodes: list[Rollout]) -> None:
     for episode in episodes:
-        aux = np.stack([info["aux_rewards"] for info in episode.infos])
-        assert aux.dtype == np.float32 and aux.shape == (len(episode.rewards), 3)
-        assert aux.min() >= 0.0 and aux.max() <= 1.0
+        assert episode.aux_rewards.dtype == np.float32 and episode.aux_rewards.shape == (len(episode), 3)
+        assert episode.aux_rewards.min() >= 0.0 and episode.aux_rewards.max() <= 1.0
 
 
-def test_aux_rewards_follow_next_obs(episodes: list[Episode]) -> None:
+def test_aux_rewards_follow_next_obs(episodes: list[Rollout]) -> None:
     for episode in episodes:
-        x, v = np.stack(episode.observations).astype(np.float64).T
+        x, v = episode.next_observations.astype(np.float64).T
         expected = np.stack([np.minimum(np.abs(v) / 0.07, 1.0), (np.sin(3 * x) + 1) / 2, np.clip((-0.5 - x) / 0.7, 0, 1)])
-        np.testing.assert_allclose(np.stack([info["aux_rewards"] for info in episode.infos]), expected.T, atol=1e-6)
+        np.testing.assert_allclose(episode.aux_rewards, expected.T, atol=1e-6)
 
 
-def test_main_reward_only_on_the_flag_step(episodes: list[Episode]) -> None:
+def test_main_reward_only_on_the_flag_step(episodes: list[Rollout]) -> None:
     for episode in episodes:
-        assert all(isinstance(info["is_success"], bool) for info in episode.infos)
-        assert not any(info["is_success"] for info in episode.infos[:-1])
-        assert set(episode.rewards) <= {0.0, 1.0}
-        assert sum(episode.rewards) == (1.0 if episode.success else 0.0)
+        assert all(isinstance(success, bool) for success in episode.is_success)
+        assert not any(episode.is_success[:-1])
+        assert set(episode.rewards.tolist()) <= {0.0, 1.0}
+        assert episode.rewards.sum() == (1.0 if episode.success else 0.0)
         assert episode.rewards[-1] == (1.0 if episode.success else 0.0)
         assert episode.success == episode.terminated
         if episode.success:
-            assert episode.observations[-1][0] >= 0.45
+            assert episode.next_observations[-1, 0] >= 0.45
 
 
-def test_dense_reward_is_gymnasiums(episodes: list[Episode]) -> None:
+def test_dense_reward_is_gymnasiums(episodes: list[Rollout]) -> None:
     for episode in episodes:
-        # Full thrust every step (pumping) or any thrust (random) costs; reaching the flag pays +100 on top
-        dense = [info["dense_reward"] for info in episode.infos]
-        assert all(isinstance(value, float) for value in dense)
-        assert all(-0.1 <= value <= 0.0 for value in dense[:-1])
-        assert (dense[-1] > 99.0) == episode.success
+        # Any thrust costs up to 0.1 a step; reaching the flag pays +100 on top
+        assert all(isinstance(value, float) for value in episode.dense_rewards)
+        assert all(-0.1 <= value <= 0.0 for value in episode.dense_rewards[:-1])
+        assert (episode.dense_rewards[-1] > 99.0) == episode.success
 
 
-def test_energy_pumping_reaches_the_flag(pumping_episodes: list[Episode]) -> None:
-    assert all(episode.success for episode in pumping_episodes)
+def test_energy_pumping_reaches_the_flag(rollouts: dict[str, list[Rollout]]) -> None:
+    assert all(episode.success for episode in rollouts["pumping"])
     # SPEC §3: 106 steps on average over 100 seeds
-    assert np.mean([len(episode.rewards) for episode in pumping_episodes]) < 200
+    assert np.mean([len(episode) for episode in rollouts["pumping"]]) < 200
 
 
-def test_random_actions_never_reach_the_flag(random_episodes: list[Episode]) -> None:
-    assert not any(episode.success for episode in random_episodes)
-    assert all(len(episode.rewards) == 999 and not episode.terminated for episode in random_episodes)
+def test_random_actions_never_reach_the_flag(rollouts: dict[str, list[Rollout]]) -> None:
+    assert not any(episode.success for episode in rollouts["random"])
+    assert all(len(episode) == 999 and not episode.terminated for episode in rollouts["random"])
 
 
 def test_energy_pumping_action() -> None:
