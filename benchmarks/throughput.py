@@ -11,8 +11,9 @@ noisy: read the ratio to SAC measured in the same run, not the absolute figures.
 import argparse
 import csv
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch as th
 from stable_baselines3 import SAC

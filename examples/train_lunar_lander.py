@@ -38,7 +38,8 @@ def main() -> None:
     eval_env = make_vec_env(env_id, n_envs=1, seed=EVAL_SEED)
     # The success rate of the main head is what counts; EvalCallback reads info["is_success"]
     eval_callback = EvalCallback(eval_env, n_eval_episodes=args.eval_episodes, eval_freq=args.eval_freq, verbose=1)
-    model = SACX("MlpPolicy", env_id, seed=args.seed, mixed_precision=args.mixed_precision, verbose=0)
+    # 10k uniformly random steps before learning: the warm-up every LunarLander measurement in the README used
+    model = SACX("MlpPolicy", env_id, learning_starts=10_000, seed=args.seed, mixed_precision=args.mixed_precision, verbose=0)
     model.learn(args.timesteps, callback=eval_callback, progress_bar=True)
     model.save(args.save_path)
 

@@ -15,6 +15,25 @@ class UnsupportedSpaceError(TypeError, ValueError):
     """An observation or action space SACX cannot handle (both a wrong type and a bad value of ``env``)."""
 
 
+class HyperparameterTypeError(TypeError, ValueError):
+    """A hyperparameter of the wrong type: a ``TypeError``, and a ``ValueError`` as SB3 raises for e.g. ``train_freq="4"``."""
+
+
+def accept_sac_policy_kwargs(policy_kwargs: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """
+    ``policy_kwargs`` as SB3's SAC leaves them: SAC writes ``use_sde`` into its caller's dict, so one settings dict for
+    SAC and SACX carries ``use_sde=False``, which SACX accepts (and drops); ``use_sde=True`` is refused.
+
+    :param policy_kwargs: the caller's policy keyword arguments (not modified).
+    :return: a copy without ``use_sde``.
+    """
+    if policy_kwargs is None or "use_sde" not in policy_kwargs:
+        return policy_kwargs
+    kwargs = dict(policy_kwargs)
+    refuse_unsupported_options(use_sde=kwargs.pop("use_sde"))
+    return kwargs
+
+
 def refuse_unsupported_options(**options: Any) -> None:
     """Raise a clear error for SAC options that SACX does not support."""
     defaults = dict(
@@ -90,10 +109,15 @@ def check_number(
     minimum_included: bool = True,
     maximum_included: bool = True,
 ) -> None:
-    """Raise ``TypeError`` if ``value`` is not a (whole) number, ``ValueError`` if it is outside the range."""
+    """
+    Raise :class:`HyperparameterTypeError` (a ``TypeError`` and a ``ValueError``) if ``value`` is not a (whole) number,
+    ``ValueError`` if it is outside the range.
+    """
     kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
     if not isinstance(value, kinds) or isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be {'an int' if integer else 'a number'}, got {type(value).__name__} ({value!r}).")
+        raise HyperparameterTypeError(
+            f"{name} must be {'an int' if integer else 'a number'}, got {type(value).__name__} ({value!r})."
+        )
     below = minimum is not None and (value < minimum if minimum_included else value <= minimum)
     above = maximum is not None and (value > maximum if maximum_included else value >= maximum)
     if below or above or not np.isfinite(value):

@@ -8,6 +8,7 @@ expectations over actions (as in SAC-Discrete, Christodoulou, 2019).
 """
 
 import math
+from itertools import pairwise
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -124,7 +125,7 @@ class CriticEnsemble(nn.Module):
         sizes = [input_dim, *net_arch, output_dim]
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
-        for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for layer, (n_in, n_out) in enumerate(pairwise(sizes)):
             # Same initialisation as nn.Linear, whose fan-in includes the action where it enters
             bound = 1.0 / math.sqrt(n_in + (action_dim if layer == action_layer else 0))
             self.weights.append(nn.Parameter(th.empty(n_critics, n_in, n_out).uniform_(-bound, bound)))
@@ -326,9 +327,11 @@ class MultiHeadActor(BasePolicy):
             return actions, log_probs.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
         mean, log_std = self.gaussian_params(obs)
         mean, log_std = mean[rows, tasks], log_std[rows, tasks]
-        if deterministic:
-            return th.tanh(mean), squashed_gaussian_log_prob(mean, log_std, mean)
-        return squashed_gaussian_sample(mean, log_std)
+        actions = th.tanh(mean) if deterministic else squashed_gaussian_sample(mean, log_std)[0]
+        # log mu from the float32 action as stored, through the function the learner computes log pi with: from the
+        # pre-tanh sample it would disagree with the learner's at saturated actions (|u| > ~7, where tanh rounds to
+        # +-1), and Retrace would cut traces that pi = mu leaves whole (SPEC section 8, the review's defect)
+        return actions, squashed_action_log_prob(mean, log_std, actions)
 
     def forward(self, obs: PyTorchObs, deterministic: bool = False, task: int = 0) -> th.Tensor:
         tasks = th.full((self._batch_size(obs),), task, dtype=th.long, device=self.device)

@@ -19,7 +19,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
 from sb3_sacx.buffers import SACXDictReplayBuffer, SACXReplayBuffer, SnippetSamples
-from sb3_sacx.checks import check_hyperparameters, check_spaces, refuse_unsupported_options
+from sb3_sacx.checks import accept_sac_policy_kwargs, check_hyperparameters, check_spaces, refuse_unsupported_options
 from sb3_sacx.policies import (
     CnnPolicy,
     MlpPolicy,
@@ -102,7 +102,8 @@ class SACX(OffPolicyAlgorithm):
     :param learning_rate: learning rate for Adam, the same for actor, critics and temperatures;
         it can be a function of the current progress remaining (from 1 to 0).
     :param buffer_size: size of the replay buffer.
-    :param learning_starts: how many steps of uniformly random actions to collect before learning starts.
+    :param learning_starts: how many steps of uniformly random actions to collect before learning starts (SAC's 100;
+        the sparse LunarLander's example, zoo entry and benchmark use 10 000, where that warm-up was measured).
     :param batch_size: transitions per gradient step: ``batch_size // retrace_steps`` snippets of
         ``retrace_steps`` steps.
     :param tau: soft update coefficient of the target critics ("Polyak update", between 0 and 1).
@@ -161,7 +162,7 @@ class SACX(OffPolicyAlgorithm):
         env: Union[GymEnv, str],
         learning_rate: Union[float, Schedule] = 3e-4,
         buffer_size: int = 1_000_000,
-        learning_starts: int = 10_000,
+        learning_starts: int = 100,
         batch_size: int = 256,
         tau: float = 0.005,
         gamma: float = 0.99,
@@ -221,6 +222,7 @@ class SACX(OffPolicyAlgorithm):
             rewarded_snippet_fraction=rewarded_snippet_fraction,
             mixed_precision=mixed_precision,
         )
+        policy_kwargs = accept_sac_policy_kwargs(policy_kwargs)
         if env is not None:
             # Made here rather than by SB3 so that its spaces get a clear error before SB3's asserts see them
             env = maybe_make_env(env, verbose)
@@ -652,10 +654,13 @@ class SACX(OffPolicyAlgorithm):
     def _task_rewards(self, snippets: SnippetSamples) -> th.Tensor:
         """
         ``[B, T, K]`` rewards as the learner sees them: the main reward scaled by ``main_reward_scale``; the
-        auxiliary rewards with the value of an absorbing state added where the episode ended at rest
-        (``r + gamma * r / (1 - gamma)``, SPEC section 3), so that resting is not worth less than flying on.
+        auxiliary rewards with the value of an absorbing state added where the episode terminated at rest
+        (``r + gamma * r / (1 - gamma)``, SPEC section 3), so that resting is not worth less than flying on. A step
+        flagged ``aux_absorbing`` that does not terminate the episode (a truncation) gets no bonus.
         """
-        absorbing_value = self.gamma / (1.0 - self.gamma) * snippets.aux_rewards * snippets.aux_absorbing[..., None]
+        # Only a step that ends the episode can lead into an absorbing state: elsewhere the bootstrap already values s_{t+1}
+        absorbing = snippets.aux_absorbing * snippets.terminations
+        absorbing_value = self.gamma / (1.0 - self.gamma) * snippets.aux_rewards * absorbing[..., None]
         main = snippets.main_rewards[..., None] * self._main_reward_scale()
         return th.cat([main, snippets.aux_rewards + absorbing_value], dim=-1)
 
@@ -697,8 +702,10 @@ def masked_mean(values: th.Tensor, mask: th.Tensor) -> th.Tensor:
     :param mask: ``[B, T]``
     :return: ``[..., K]``
     """
-    weights = mask[..., None]
-    return (values * weights).sum(dim=(-3, -2)) / weights.sum().clamp(min=1.0)
+    valid = mask[..., None].bool()
+    # `where`, not a product: values at masked steps may be non-finite, and nan * 0 is nan
+    total = th.where(valid, values, th.zeros_like(values)).sum(dim=(-3, -2))
+    return total / mask.sum().clamp(min=1.0)
 
 
 def snippet_states(observations: PyTorchObs, next_observations: PyTorchObs) -> PyTorchObs:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
+from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import FakeImageEnv, SimpleMultiObsEnv
@@ -242,6 +243,12 @@ class MultiDiscreteActions(UnboundedActions):
         (dict(train_freq=0), ValueError, "train_freq"),
         (dict(train_freq=(1, "epoch")), ValueError, "train_freq"),
         (dict(learning_rate="fast"), TypeError, "learning_rate"),
+        # SB3's own SAC tests expect ValueError for these; SACX's error is a TypeError too
+        (dict(train_freq="4"), ValueError, "train_freq"),
+        (dict(train_freq=("1", "step")), ValueError, "train_freq"),
+        (dict(train_freq="non_sense"), ValueError, "train_freq"),
+        (dict(train_freq="4"), TypeError, "train_freq"),
+        (dict(policy_kwargs=dict(use_sde=True)), ValueError, "use_sde"),
     ],
 )
 def test_bad_hyperparameters(kwargs: dict, error: type, match: str) -> None:
@@ -260,6 +267,22 @@ def test_bad_hyperparameters(kwargs: dict, error: type, match: str) -> None:
 def test_bad_envs(make_env, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         small_sacx(make_env())
+
+
+def test_policy_kwargs_that_sb3_sac_has_used_work_unchanged() -> None:
+    settings = dict(policy_kwargs=dict(net_arch=[16, 16]), learning_starts=20, batch_size=16)
+    SAC("MlpPolicy", "Pendulum-v1", **settings)  # writes use_sde=False into settings["policy_kwargs"]
+    assert settings["policy_kwargs"]["use_sde"] is False
+    model = SACX("MlpPolicy", point_reach(), seed=0, **settings).learn(40)
+    assert model._n_updates > 0
+    assert settings["policy_kwargs"] == dict(net_arch=[16, 16], use_sde=False)  # the caller's dict is left alone
+
+
+def test_defaults_learn_from_the_start_of_a_short_run_as_sac_does() -> None:
+    model = SACX("MlpPolicy", point_reach(), seed=0, policy_kwargs=dict(net_arch=[16, 16]))
+    assert model.learning_starts == SAC("MlpPolicy", "Pendulum-v1").learning_starts == 100
+    model.learn(300)
+    assert model._n_updates == 200
 
 
 def test_set_env_checks_the_tasks() -> None:
