@@ -146,8 +146,7 @@ MOUNTAIN_CAR_SAC: dict[str, Any] = dict(
     policy_kwargs=dict(log_std_init=-3.67, net_arch=[64, 64], use_expln=True),
 )
 # Both LunarLanders: the five tasks of SPEC §3 (land_on_pad on request), 300k steps, an evaluation every 25k, and SACX's
-# 10k-step uniform warm-up that LunarLander needs (SPEC §2), written out so that these runs keep it when SACX's default
-# becomes SAC's 100
+# 10k-step uniform warm-up that LunarLander needs (SPEC §2): SACX's own default is SAC's 100
 LUNAR_LANDER: dict[str, Any] = dict(
     tasks=LUNAR_LANDER_TASKS,
     steps=300_000,
