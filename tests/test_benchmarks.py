@@ -131,3 +131,16 @@ def test_learning_benchmark_on_mountain_car(tmp_path: Path) -> None:
     baseline = SAC.load(tmp_path / "checkpoints" / "mountaincar" / "sac" / "seed2" / "model.zip")
     assert baseline.use_sde and baseline.gamma == 0.9999 and baseline.gradient_steps == 32
     assert baseline.policy_kwargs["net_arch"] == [64, 64]
+
+
+def test_throughput_benchmark_states_the_cpu(tmp_path: Path) -> None:
+    output = run_script(
+        "throughput.py", "--steps", "4", "--warmup", "260", "--repeats", "1", "--threads", "1", "--results-dir", str(tmp_path)
+    )
+    assert "AVX512-BF16" in output and "1 thread(s)" in output
+    with open(tmp_path / "throughput.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert rows[0]["variant"] == "SAC" and float(rows[0]["ratio_to_sac"]) == 1.0
+    assert "SACX defaults" in [row["variant"] for row in rows]
+    assert all(row["threads"] == "1" and row["avx512_bf16"] in ("True", "False") and row["model"] for row in rows)
+    assert (tmp_path / "throughput.png").is_file()
