@@ -1,8 +1,19 @@
 """
-Learning benchmark on the sparse LunarLander (SPEC section 7): SACX against SB3 SAC (Box) or DQN (Discrete),
-trained on the same sparse reward with the same budget and seeds. Every ``--eval-every`` steps the deterministic
-main head (and, for SACX, each auxiliary head on fewer episodes) is evaluated on fixed-seed episodes that training
-never sees, and a row is appended to ``benchmarks/results/<env>/<run>/seed<k>.csv``.
+Learning benchmark on the sparse LunarLander and the sparse MountainCar (SPEC section 7): SACX against SB3 SAC (Box) or
+DQN (Discrete), trained on the same sparse reward with the same budget and seeds. Every ``--eval-every`` steps the
+deterministic main head (and, for SACX, each auxiliary head on fewer episodes) is evaluated on fixed-seed episodes that
+training never sees, and a row is appended to ``benchmarks/results/<env>/<run>/seed<k>.csv``. ``--env`` is
+``continuous`` (``SparseLunarLanderContinuous-v0``), ``discrete`` (``SparseLunarLander-v0``) or ``mountaincar``
+(``SparseMountainCarContinuous-v0``); the budget (``--steps``), the evaluation period (``--eval-every``), the auxiliary
+tasks, the env's SACX settings and the baseline's rl-zoo3 settings default per env (``ENVS``).
+
+SPEC section 7's comparison, the same run names on every env: SACX's defaults, SACX with the main task only, and the
+baseline (``sac`` on Box actions, ``dqn`` on Discrete), e.g. on MountainCar (50k steps, an evaluation every 5k):
+
+    OMP_NUM_THREADS=1 python benchmarks/sparse_lunar_lander.py --env mountaincar --seed 0 --algo sacx --variant sacx-defaults
+    OMP_NUM_THREADS=1 python benchmarks/sparse_lunar_lander.py --env mountaincar --seed 0 --algo sacx \\
+        --variant sacx-main-only --no-aux
+    OMP_NUM_THREADS=1 python benchmarks/sparse_lunar_lander.py --env mountaincar --seed 0 --algo sac
 
 Runs are resumable: after each evaluation the model (scheduler included) and its replay buffer are checkpointed
 under ``--checkpoint-dir``; running the same command again continues from there. ``--max-evals`` bounds how many steps
@@ -13,8 +24,8 @@ one invocation trains (in evaluation periods), so a long run can span sessions:
     OMP_NUM_THREADS=1 python benchmarks/sparse_lunar_lander.py --algo sacx --env continuous --seed 0 \\
         --variant sac-q --sacx-kwargs '{"scheduler": "sac-q"}'
 
-``--extra-task`` adds an auxiliary task to the five of SPEC §3, e.g. ``land_on_pad`` (SPEC §8's open idea of an
-intention that leads to the sparse event):
+``--extra-task`` (LunarLander only) adds an auxiliary task to the five of SPEC §3, e.g. ``land_on_pad`` (SPEC §8's open
+idea of an intention that leads to the sparse event):
 
     OMP_NUM_THREADS=1 python benchmarks/sparse_lunar_lander.py --algo sacx --env discrete --seed 0 \\
         --variant sacx-land-on-pad --extra-task land_on_pad
@@ -34,7 +45,8 @@ import csv
 import json
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -46,67 +58,136 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from sb3_sacx import SACX
 from sb3_sacx.checks import check_number
 from sb3_sacx.schedulers import make_scheduler
-from sb3_sacx.tasks import LUNAR_LANDER_TASKS, land_on_pad
+from sb3_sacx.tasks import LUNAR_LANDER_TASKS, MOUNTAIN_CAR_TASKS, land_on_pad
 from sb3_sacx.wrappers import AuxTaskFn
 
-ENV_IDS = {"continuous": "SparseLunarLanderContinuous-v0", "discrete": "SparseLunarLander-v0"}
 RESULTS = Path(__file__).parent / "results"
 # Evaluation seeds, disjoint from the training env's seeds (the run's seed and the few after it)
 EVAL_SEED_OFFSET = 1_000_000
-# Auxiliary tasks a run may add to the five of SAC-X's seed (--extra-task), and every task a run may name
-EXTRA_TASKS: dict[str, AuxTaskFn] = {"land_on_pad": land_on_pad}
-KNOWN_TASKS: dict[str, AuxTaskFn] = {**LUNAR_LANDER_TASKS, **EXTRA_TASKS}
 
 # What --branch-from may change in the copied run (settings that take effect from the next step on)
 BRANCH_SETTINGS = ("scheduler", "scheduler_kwargs", "rewarded_snippet_fraction")
 # rl-zoo3 decays DQN's exploration over the first 12% of its 100k steps; here it is set per learn() chunk (below)
 DQN_EXPLORATION_STEPS = 12_000
-# Baselines: rl-zoo3's tuned hyperparameters for the dense LunarLander (SPEC section 8), trained on the sparse reward
-BASELINES: dict[str, dict[str, Any]] = {
-    # rl-zoo3 decays the learning rate linearly over one learn() call; runs here learn in chunks, so it is constant
-    "sac": dict(
-        learning_rate=7.3e-4,
-        buffer_size=1_000_000,
-        batch_size=256,
-        ent_coef="auto",
-        gamma=0.99,
-        tau=0.01,
-        train_freq=1,
-        gradient_steps=1,
-        learning_starts=10_000,
-        policy_kwargs=dict(net_arch=[400, 300]),
+
+
+@dataclass(frozen=True)
+class BenchmarkEnv:
+    """
+    What a run on one env defaults to.
+
+    :param env_id: The registered gymnasium id.
+    :param tasks: The auxiliary tasks of a SACX run (and of the baseline's env, for its evaluation's auxiliary returns).
+    :param steps: Default budget (``--steps``).
+    :param eval_every: Default evaluation period (``--eval-every``).
+    :param baseline: ``"sac"`` (Box actions) or ``"dqn"`` (Discrete).
+    :param baseline_kwargs: The baseline's constructor arguments (rl-zoo3's tuned settings for the env).
+    :param sacx_kwargs: SACX settings for the env, under ``--sacx-kwargs`` (which overrides them).
+    :param extra_tasks: Auxiliary tasks ``--extra-task`` may add after ``tasks``.
+    """
+
+    env_id: str
+    tasks: Mapping[str, AuxTaskFn]
+    steps: int
+    eval_every: int
+    baseline: str
+    baseline_kwargs: Mapping[str, Any]
+    sacx_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    extra_tasks: Mapping[str, AuxTaskFn] = field(default_factory=dict)
+
+    @property
+    def known_tasks(self) -> dict[str, AuxTaskFn]:
+        """Every auxiliary task a run on this env may name."""
+        return {**self.tasks, **self.extra_tasks}
+
+
+# rl-zoo3's tuned hyperparameters for the dense LunarLanderContinuous (SPEC section 8), trained on the sparse reward.
+# rl-zoo3 decays the learning rate linearly over one learn() call; runs here learn in chunks, so it is constant
+LUNAR_LANDER_SAC: dict[str, Any] = dict(
+    learning_rate=7.3e-4,
+    buffer_size=1_000_000,
+    batch_size=256,
+    ent_coef="auto",
+    gamma=0.99,
+    tau=0.01,
+    train_freq=1,
+    gradient_steps=1,
+    learning_starts=10_000,
+    policy_kwargs=dict(net_arch=[400, 300]),
+)
+# rl-zoo3's tuned hyperparameters for the dense LunarLander (Discrete)
+LUNAR_LANDER_DQN: dict[str, Any] = dict(
+    learning_rate=6.3e-4,
+    batch_size=128,
+    buffer_size=50_000,
+    learning_starts=0,
+    gamma=0.99,
+    target_update_interval=250,
+    train_freq=4,
+    gradient_steps=-1,
+    exploration_final_eps=0.1,
+    policy_kwargs=dict(net_arch=[256, 256]),
+)
+# rl-zoo3's tuned SAC hyperparameters for MountainCarContinuous-v0, gSDE included: rl_zoo3/hyperparams/sac.yml of
+# rl-zoo3 2.9.2 (as installed by the zoo extra; DLR-RM/rl-baselines3-zoo, hyperparams/sac.yml). Its train_freq of 32
+# steps ends each learn() chunk on a multiple of 32, so this baseline's evaluations fall up to 31 steps after
+# --eval-every's multiples (5024, 10016, ...), as rl-zoo3's own 50k run ends at 50016.
+MOUNTAIN_CAR_SAC: dict[str, Any] = dict(
+    learning_rate=3e-4,
+    buffer_size=50_000,
+    batch_size=512,
+    ent_coef=0.1,
+    train_freq=32,
+    gradient_steps=32,
+    gamma=0.9999,
+    tau=0.01,
+    learning_starts=0,
+    use_sde=True,
+    policy_kwargs=dict(log_std_init=-3.67, net_arch=[64, 64], use_expln=True),
+)
+# Both LunarLanders: the five tasks of SPEC §3 (land_on_pad on request), 300k steps, an evaluation every 25k, and SACX's
+# 10k-step uniform warm-up that LunarLander needs (SPEC §2): SACX's own default is SAC's 100
+LUNAR_LANDER: dict[str, Any] = dict(
+    tasks=LUNAR_LANDER_TASKS,
+    steps=300_000,
+    eval_every=25_000,
+    sacx_kwargs=dict(learning_starts=10_000),
+    extra_tasks={"land_on_pad": land_on_pad},
+)
+
+ENVS: dict[str, BenchmarkEnv] = {
+    "continuous": BenchmarkEnv(
+        "SparseLunarLanderContinuous-v0", baseline="sac", baseline_kwargs=LUNAR_LANDER_SAC, **LUNAR_LANDER
     ),
-    "dqn": dict(
-        learning_rate=6.3e-4,
-        batch_size=128,
-        buffer_size=50_000,
-        learning_starts=0,
-        gamma=0.99,
-        target_update_interval=250,
-        train_freq=4,
-        gradient_steps=-1,
-        exploration_final_eps=0.1,
-        policy_kwargs=dict(net_arch=[256, 256]),
+    "discrete": BenchmarkEnv("SparseLunarLander-v0", baseline="dqn", baseline_kwargs=LUNAR_LANDER_DQN, **LUNAR_LANDER),
+    # SACX's defaults, nothing env-specific
+    "mountaincar": BenchmarkEnv(
+        "SparseMountainCarContinuous-v0",
+        MOUNTAIN_CAR_TASKS,
+        steps=50_000,
+        eval_every=5_000,
+        baseline="sac",
+        baseline_kwargs=MOUNTAIN_CAR_SAC,
     ),
 }
+#: ``--env`` -> registered id.
+ENV_IDS = {name: setting.env_id for name, setting in ENVS.items()}
 
 
 def make_env(env: str, task_names: Sequence[str]) -> gym.Env:
     """
-    The sparse LunarLander with the named auxiliary tasks, in that order: the five of SPEC §3 for most runs; none for
-    the SACX main-task-only ablation; more from ``EXTRA_TASKS`` for ``--extra-task``.
+    The sparse env ``env`` (an ``ENVS`` key) with the named auxiliary tasks, in that order: the env's own (SPEC §3) for
+    most runs; none for the SACX main-task-only ablation; more from its ``extra_tasks`` for ``--extra-task``.
     """
-    return gym.make(ENV_IDS[env], aux_tasks={name: KNOWN_TASKS[name] for name in task_names})
+    known = ENVS[env].known_tasks
+    return gym.make(ENV_IDS[env], aux_tasks={name: known[name] for name in task_names})
 
 
 def build_model(args: argparse.Namespace, train_env: gym.Env) -> BaseAlgorithm:
+    setting = ENVS[args.env]
     if args.algo == "sacx":
-        return SACX("MlpPolicy", train_env, seed=args.seed, **args.sacx_kwargs)
-    if args.algo == "sac" and args.env != "continuous":
-        raise ValueError("SB3's SAC needs Box actions: use --algo dqn with --env discrete.")
-    if args.algo == "dqn" and args.env != "discrete":
-        raise ValueError("DQN needs Discrete actions: use --algo sac with --env continuous.")
-    kwargs = dict(BASELINES[args.algo])
+        return SACX("MlpPolicy", train_env, seed=args.seed, **{**setting.sacx_kwargs, **args.sacx_kwargs})
+    kwargs = dict(setting.baseline_kwargs)
     if args.algo == "dqn":
         # SB3 measures the exploration fraction against each learn() call; runs learn in chunks of --eval-every steps,
         # so epsilon reaches its final value DQN_EXPLORATION_STEPS into the first chunk. A later chunk, from step n,
@@ -170,25 +251,40 @@ def run_name(args: argparse.Namespace) -> str:
     return args.variant or args.algo
 
 
-def main() -> None:
+def positive_int(text: str) -> int:
+    """An ``argparse`` type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def parse_args() -> argparse.Namespace:
+    """The command line, checked, with ``--steps`` and ``--eval-every`` filled from the env's defaults (``ENVS``)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algo", choices=["sacx", "sac", "dqn"], default="sacx")
-    parser.add_argument("--env", choices=list(ENV_IDS), default="continuous")
+    parser.add_argument("--env", choices=list(ENVS), default="continuous")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=300_000, help="total env steps of the run")
+    parser.add_argument(
+        "--steps", type=positive_int, default=None, help="total env steps of the run (default: the env's, see ENVS)"
+    )
     parser.add_argument("--max-evals", type=int, default=None, help="stop after this many evaluation periods")
-    parser.add_argument("--eval-every", type=int, default=25_000)
+    parser.add_argument(
+        "--eval-every", type=positive_int, default=None, help="env steps between evaluations (default: the env's)"
+    )
     parser.add_argument("--eval-episodes", type=int, default=100)
     parser.add_argument("--head-episodes", type=int, default=20, help="episodes per auxiliary head (SACX; 0: none)")
     parser.add_argument("--variant", default=None, help="run name for an ablation (default: the algorithm's name)")
-    parser.add_argument("--sacx-kwargs", type=json.loads, default="{}", help="JSON of SACX keyword arguments (ablations)")
+    parser.add_argument(
+        "--sacx-kwargs", type=json.loads, default="{}", help="JSON object of SACX keyword arguments, over the env's"
+    )
     parser.add_argument("--no-aux", action="store_true", help="SACX with the main task only (ablation)")
     parser.add_argument(
         "--extra-task",
         action="append",
         default=[],
-        choices=list(EXTRA_TASKS),
-        help="SACX with this auxiliary task after the five of SPEC §3 (repeatable)",
+        choices=sorted({name for setting in ENVS.values() for name in setting.extra_tasks}),
+        help="SACX with this auxiliary task after the env's own (LunarLander only; repeatable)",
     )
     parser.add_argument(
         "--branch-from",
@@ -200,21 +296,38 @@ def main() -> None:
     parser.add_argument("--checkpoint-dir", type=Path, default=Path("runs/checkpoints"))
     parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where the CSVs go")
     args = parser.parse_args()
+    setting = ENVS[args.env]
+    args.steps = setting.steps if args.steps is None else args.steps
+    args.eval_every = setting.eval_every if args.eval_every is None else args.eval_every
+    if not isinstance(args.sacx_kwargs, dict):
+        parser.error(f"--sacx-kwargs must be a JSON object, got {json.dumps(args.sacx_kwargs)}")
+    if args.algo not in ("sacx", setting.baseline):
+        parser.error(f"--algo {args.algo} does not run on --env {args.env}: its baseline is --algo {setting.baseline}")
     if (args.no_aux or args.extra_task) and args.algo != "sacx":
         parser.error("--no-aux and --extra-task apply to --algo sacx only")
     if args.no_aux and args.extra_task:
         parser.error("--no-aux and --extra-task exclude each other")
+    unknown = [name for name in args.extra_task if name not in setting.extra_tasks]
+    if unknown:
+        parser.error(
+            f"--extra-task {', '.join(unknown)} is not a task for --env {args.env} "
+            f"(there: {', '.join(setting.extra_tasks) or 'none'})"
+        )
     if args.branch_from and (args.algo != "sacx" or not set(args.sacx_kwargs) <= set(BRANCH_SETTINGS)):
         parser.error(f"--branch-from needs --algo sacx and --sacx-kwargs with only {', '.join(BRANCH_SETTINGS)}")
     if args.branch_from and "scheduler_kwargs" in args.sacx_kwargs and "scheduler" not in args.sacx_kwargs:
         parser.error("--branch-from: give scheduler_kwargs together with the scheduler's name")
     if args.algo == "dqn" and args.eval_every < 2 * DQN_EXPLORATION_STEPS:
         parser.error(f"--algo dqn needs --eval-every >= {2 * DQN_EXPLORATION_STEPS} (see build_model)")
+    return args
 
+
+def main() -> None:
+    args = parse_args()
     name = run_name(args)
     csv_path = args.results_dir / args.env / name / f"seed{args.seed}.csv"
     checkpoint = args.checkpoint_dir / args.env / name / f"seed{args.seed}"
-    task_names = [] if args.no_aux else [*LUNAR_LANDER_TASKS, *args.extra_task]
+    task_names = [] if args.no_aux else [*ENVS[args.env].tasks, *args.extra_task]
     train_env = make_env(args.env, task_names)
     algo_class = {"sacx": SACX, "sac": SAC, "dqn": DQN}[args.algo]
     wall_time = 0.0

@@ -4,23 +4,68 @@ Train SACX on the sparse LunarLander: reward 1 for a successful landing, 0 other
     python examples/train_lunar_lander.py                   # SparseLunarLanderContinuous-v0, 300k steps
     python examples/train_lunar_lander.py --discrete        # SparseLunarLander-v0
     python examples/train_lunar_lander.py --timesteps 50000 --seed 1
-    python examples/train_lunar_lander.py --mixed-precision # bfloat16 matrix multiplies: faster on a CPU with AVX512-BF16
 
-An EvalCallback reports the deterministic main head's success rate every ``--eval-freq`` steps; the model is saved
-to ``--save-path`` and the final success rate over ``--eval-episodes`` episodes is printed.
+Every ``--eval-freq`` steps the deterministic main head is evaluated on ``--eval-episodes`` fixed-seed episodes that
+training never sees; the script prints its success rate and the training time so far, and says when it first lands
+(success >= 0.9). After each evaluation it checkpoints the model (scheduler included), the replay buffer and the time
+spent under ``--checkpoint-dir``: run the same command again after an interruption and it resumes from there. The
+final model is saved to ``--save-path``.
 """
 
 import argparse
+import json
 import os
+import time
+from pathlib import Path
 
-from stable_baselines3.common.callbacks import EvalCallback
+from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_sacx import SACX
 
 # Seeds of the evaluation episodes, far from those of the training episodes
 EVAL_SEED = 1_000_000
+# The main head lands when it succeeds in this fraction of the evaluation episodes (SPEC section 7)
+LANDED = 0.9
+
+
+class ResumableProgress(BaseCallback):
+    """
+    Run after each of ``EvalCallback``'s evaluations: report the success rate and the training time, and checkpoint
+    the model, its replay buffer and that time, so that an interrupted run resumes where it stopped.
+
+    :param checkpoint_dir: where the checkpoint goes.
+    :param trained_seconds: training time of the earlier invocations of this run.
+    """
+
+    def __init__(self, checkpoint_dir: Path, trained_seconds: float = 0.0) -> None:
+        super().__init__()
+        self.checkpoint_dir = checkpoint_dir
+        self.trained_seconds = trained_seconds
+        self.started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return self.trained_seconds + time.perf_counter() - self.started
+
+    def _on_step(self) -> bool:
+        success = self.parent.last_mean_reward  # the sparse reward is 1 for a landing: the mean return is the success
+        minutes = self.elapsed() / 60
+        print(f"{self.num_timesteps:>7d} steps, {minutes:6.1f} min: main head success {success:.2f}", flush=True)
+        progress = load_progress(self.checkpoint_dir)
+        if success >= LANDED and progress.get("landed_at_step") is None:
+            progress.update(landed_at_step=self.num_timesteps, landed_after_minutes=round(minutes, 1))
+            print(f"landed: success {success:.2f} >= {LANDED} after {self.num_timesteps} steps and {minutes:.1f} min")
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        self.model.save(self.checkpoint_dir / "model.zip")
+        self.model.save_replay_buffer(self.checkpoint_dir / "replay_buffer.pkl")
+        progress.update(steps=self.num_timesteps, trained_seconds=self.elapsed())
+        (self.checkpoint_dir / "progress.json").write_text(json.dumps(progress, indent=2))
+        return True
+
+
+def load_progress(checkpoint_dir: Path) -> dict:
+    path = checkpoint_dir / "progress.json"
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def main() -> None:
@@ -30,23 +75,43 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-freq", type=int, default=25_000)
     parser.add_argument("--eval-episodes", type=int, default=20)
+    parser.add_argument("--checkpoint-dir", type=Path, default=None, help="default: runs/train_lunar_lander/<env>/seed<k>")
     parser.add_argument("--save-path", default="sacx_lunar_lander")
-    parser.add_argument("--mixed-precision", action="store_true", help="SACX's mixed_precision (bfloat16 autocast)")
     args = parser.parse_args()
 
     env_id = "SparseLunarLander-v0" if args.discrete else "SparseLunarLanderContinuous-v0"
+    checkpoint_dir = args.checkpoint_dir or Path("runs", "train_lunar_lander", env_id, f"seed{args.seed}")
+    progress = load_progress(checkpoint_dir)
+    if (checkpoint_dir / "model.zip").exists():
+        model = SACX.load(checkpoint_dir / "model.zip", env=make_vec_env(env_id, n_envs=1, seed=args.seed))
+        model.load_replay_buffer(checkpoint_dir / "replay_buffer.pkl")
+        print(
+            f"resuming from {checkpoint_dir}: {model.num_timesteps} steps, "
+            f"{progress.get('trained_seconds', 0.0) / 60:.1f} min trained so far"
+        )
+    else:
+        # 10k uniformly random steps before learning: the warm-up every LunarLander measurement in the README used
+        model = SACX("MlpPolicy", env_id, learning_starts=10_000, seed=args.seed, verbose=0)
+        print(f"training SACX on {env_id} for {args.timesteps} steps; checkpoints in {checkpoint_dir}")
     eval_env = make_vec_env(env_id, n_envs=1, seed=EVAL_SEED)
-    # The success rate of the main head is what counts; EvalCallback reads info["is_success"]
-    eval_callback = EvalCallback(eval_env, n_eval_episodes=args.eval_episodes, eval_freq=args.eval_freq, verbose=1)
-    # 10k uniformly random steps before learning: the warm-up every LunarLander measurement in the README used
-    model = SACX("MlpPolicy", env_id, learning_starts=10_000, seed=args.seed, mixed_precision=args.mixed_precision, verbose=0)
-    model.learn(args.timesteps, callback=eval_callback, progress_bar=True)
+    progress_callback = ResumableProgress(checkpoint_dir, progress.get("trained_seconds", 0.0))
+    # EvalCallback counts its calls (env steps, with one env) from this invocation's start: a resumed run starts at a
+    # checkpoint, i.e. at an evaluation, so its evaluations stay every eval_freq steps of the whole run
+    eval_callback = EvalCallback(
+        eval_env, n_eval_episodes=args.eval_episodes, eval_freq=args.eval_freq, callback_after_eval=progress_callback
+    )
+    remaining = args.timesteps - model.num_timesteps
+    if remaining > 0:
+        model.learn(remaining, callback=eval_callback, reset_num_timesteps=False, progress_bar=True)
     model.save(args.save_path)
-
-    # The sparse reward is 1 for a landing and 0 otherwise, so an episode's return is its success
-    success_rate, _ = evaluate_policy(model, eval_env, n_eval_episodes=args.eval_episodes, deterministic=True)
-    print(f"{env_id}: model saved to {os.path.abspath(args.save_path)}.zip")
-    print(f"main head success rate after {model.num_timesteps} steps: {success_rate:.2f} ({args.eval_episodes} episodes)")
+    progress = load_progress(checkpoint_dir)
+    print(f"{env_id}: model saved to {os.path.abspath(args.save_path)}.zip after {model.num_timesteps} steps")
+    if progress.get("landed_at_step") is not None:
+        print(
+            f"first landed (success >= {LANDED}) at {progress['landed_at_step']} steps, {progress['landed_after_minutes']} min"
+        )
+    else:
+        print(f"the main head did not reach success {LANDED} in {model.num_timesteps} steps")
 
 
 if __name__ == "__main__":

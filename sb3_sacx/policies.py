@@ -8,8 +8,9 @@ expectations over actions (as in SAC-Discrete, Christodoulou, 2019).
 """
 
 import math
+from abc import ABC, abstractmethod
 from itertools import pairwise
-from typing import Any, Optional, Union
+from typing import Any, NamedTuple, Optional, Union
 
 import numpy as np
 import torch as th
@@ -31,6 +32,9 @@ from torch.nn import functional as F
 # Same bounds as SB3's SAC actor
 LOG_STD_MAX = 2
 LOG_STD_MIN = -20
+# Discrete heads aim at this fraction of the maximum entropy log|A| when target_entropy="auto"
+# (SAC-Discrete's 0.98 keeps the policies nearly uniform, which is too random for a sparse task).
+DISCRETE_TARGET_ENTROPY_FRACTION = 0.5
 
 
 def squashed_gaussian_log_prob(mean: th.Tensor, log_std: th.Tensor, pre_squash: th.Tensor) -> th.Tensor:
@@ -82,6 +86,218 @@ def task_diagonal(values: th.Tensor) -> th.Tensor:
     """
     n_tasks = values.shape[-1]
     return th.diagonal(values[..., :n_tasks, :], dim1=-2, dim2=-1)
+
+
+def next_in_snippet(values: th.Tensor) -> th.Tensor:
+    """
+    ``[B, T, ...] -> [B, T, ...]``: at step t, the value of step t + 1 (e.g. the action ``a_{t+1}`` taken at
+    ``s_{t+1}``); zeros at ``t = T - 1``, where the snippet has no next step.
+    """
+    return th.cat([values[:, 1:], th.zeros_like(values[:, :1])], dim=1)
+
+
+def previous_in_snippet(values: th.Tensor) -> th.Tensor:
+    """
+    ``[B, T, ...] -> [B, T, ...]``: at step t, the value of step t - 1 (e.g. ``Q(s_t, a_t)`` computed at the
+    next states ``s_{t'+1}`` of step ``t' = t - 1``); zeros at ``t = 0``.
+    """
+    return th.cat([th.zeros_like(values[:, :1]), values[:, :-1]], dim=1)
+
+
+class GaussianTerms(NamedTuple):
+    """
+    Squashed Gaussian heads at a batch of states, with gradients to the actor; every field ``[*batch, K, ...]``.
+
+    :param expected_log_pi: ``[*batch, K]`` ``E_{a~pi_k}[log pi_k(a|s)]``, estimated by the one reparameterised sample
+        in ``actions``.
+    :param mean: ``[*batch, K, A]`` Gaussian mean before squashing.
+    :param log_std: ``[*batch, K, A]`` Gaussian log standard deviation.
+    :param actions: ``[*batch, K, A]`` each head's reparameterised action, squashed to [-1, 1].
+    """
+
+    expected_log_pi: th.Tensor
+    mean: th.Tensor
+    log_std: th.Tensor
+    actions: th.Tensor
+
+
+class CategoricalTerms(NamedTuple):
+    """
+    Categorical heads at a batch of states, with gradients to the actor; every field ``[*batch, K, ...]``.
+
+    :param expected_log_pi: ``[*batch, K]`` ``E_{a~pi_k}[log pi_k(a|s)]`` exactly (the negative entropy).
+    :param log_probs: ``[*batch, K, |A|]`` log-probability of every action under every head.
+    """
+
+    expected_log_pi: th.Tensor
+    log_probs: th.Tensor
+
+
+HeadTerms = Union[GaussianTerms, CategoricalTerms]
+
+
+def terms_at_steps(terms: HeadTerms, start: int, stop: int) -> HeadTerms:
+    """``[B, T + 1, K, ...] -> [B, stop - start, K, ...]``: the heads at snippet steps ``start..stop-1``."""
+    return type(terms)(*(field[:, start:stop] for field in terms))
+
+
+class ActionFamily(ABC):
+    """
+    What SAC-X's update needs from the heads of one kind of action space, in one layout, so that the algorithm has no
+    action-space branches. Batches are ``[B, T]`` snippet steps: states come flattened (``B * T``), heads as
+    :data:`HeadTerms` ``[B, T, K, ...]``, and results are ``[B, T, K]`` (one value per step and task) unless stated.
+    Critic values are the minimum over the twin critics, except in :meth:`taken_q`.
+    """
+
+    @abstractmethod
+    def auto_target_entropy(self, action_space: spaces.Space) -> float:
+        """The target entropy of ``target_entropy="auto"``."""
+
+    @abstractmethod
+    def uniform_log_density(self, action_space: spaces.Space) -> float:
+        """``log mu`` of SB3's uniform warm-up actions, in the policy's (for Box: squashed) action space."""
+
+    @abstractmethod
+    def stored_action(self, policy: BasePolicy, env_actions: np.ndarray) -> np.ndarray:
+        """An action as the env takes it -> as the replay buffer and the heads hold it."""
+
+    @abstractmethod
+    def env_action(self, policy: BasePolicy, stored_actions: np.ndarray) -> np.ndarray:
+        """An action as the heads give it -> as the env takes it."""
+
+    @abstractmethod
+    def heads(self, actor: "MultiHeadActor", states: PyTorchObs, batch_shape: tuple[int, int]) -> HeadTerms:
+        """Every head at every state, in one actor pass (with a reparameterised sample of each Gaussian head)."""
+
+    @abstractmethod
+    def log_prob(self, terms: HeadTerms, actions: th.Tensor) -> th.Tensor:
+        """``log pi_k(a|s)`` of the stored actions (``[B, T, A]`` Box, ``[B, T, 1]`` Discrete) under every head."""
+
+    @abstractmethod
+    def soft_value_and_taken_q(
+        self, critic: "MultiHeadCritic", states: PyTorchObs, terms: HeadTerms, actions: th.Tensor, ent_coefs: th.Tensor
+    ) -> tuple[th.Tensor, th.Tensor]:
+        """
+        In one critic pass: the soft value ``V_k(s) = E_{a~pi_k}[Q_k(s, a) - alpha_k log pi_k(a|s)]`` (SPEC section 4)
+        and ``Q_k(s, a)`` of the stored actions.
+
+        :param ent_coefs: ``[K]`` temperatures ``alpha_k``.
+        """
+
+    @abstractmethod
+    def taken_q(self, critic: "MultiHeadCritic", states: PyTorchObs, actions: th.Tensor) -> th.Tensor:
+        """``[n_critics, B * T, K]`` every critic's ``Q_k(s, a)`` of the stored actions, with gradients to the critic."""
+
+    @abstractmethod
+    def actor_objective(
+        self, critic: "MultiHeadCritic", states: PyTorchObs, terms: HeadTerms, ent_coefs: th.Tensor
+    ) -> tuple[th.Tensor, th.Tensor]:
+        """
+        Policy improvement, per task: ``E_{a~pi_k}[alpha_k log pi_k(a|s) - Q_k(s, a)]`` with gradients to the actor only
+        (reparameterised for Gaussian heads, an exact expectation for categorical ones).
+
+        :return: the objective and ``E_{a~pi_k}[Q_k(s, a)]``, each ``[B, T, K]``.
+        """
+
+
+class GaussianHeads(ActionFamily):
+    """Squashed Gaussian heads and ``Q(s, a) -> K`` critics (Box actions): expectations by one reparameterised sample."""
+
+    def auto_target_entropy(self, action_space: spaces.Space) -> float:
+        return -float(np.prod(action_space.shape))  # SAC's -|A|
+
+    def uniform_log_density(self, action_space: spaces.Space) -> float:
+        return -float(np.prod(action_space.shape)) * math.log(2.0)  # uniform on [-1, 1]^|A|
+
+    def stored_action(self, policy: BasePolicy, env_actions: np.ndarray) -> np.ndarray:
+        return policy.scale_action(env_actions)
+
+    def env_action(self, policy: BasePolicy, stored_actions: np.ndarray) -> np.ndarray:
+        return policy.unscale_action(stored_actions)
+
+    def heads(self, actor: "MultiHeadActor", states: PyTorchObs, batch_shape: tuple[int, int]) -> GaussianTerms:
+        mean, log_std = actor.gaussian_params(states)
+        actions, log_pi = squashed_gaussian_sample(mean, log_std)
+        return GaussianTerms(
+            *(field.view(*batch_shape, *field.shape[1:]) for field in (log_pi, mean, log_std, actions))  # type: ignore[arg-type]
+        )
+
+    def log_prob(self, terms: GaussianTerms, actions: th.Tensor) -> th.Tensor:  # type: ignore[override]
+        return squashed_action_log_prob(terms.mean, terms.log_std, actions.unsqueeze(-2))
+
+    def soft_value_and_taken_q(  # type: ignore[override]
+        self, critic: "MultiHeadCritic", states: PyTorchObs, terms: GaussianTerms, actions: th.Tensor, ent_coefs: th.Tensor
+    ) -> tuple[th.Tensor, th.Tensor]:
+        # The K heads' own actions (soft values), then the stored action, at every state: one pass of K + 1 actions
+        all_actions = th.cat([terms.actions, actions.unsqueeze(-2)], dim=-2)
+        values = critic(states, all_actions.flatten(0, 1)).min(dim=0).values
+        values = values.view(*terms.expected_log_pi.shape[:2], *values.shape[1:])
+        return task_diagonal(values) - ent_coefs * terms.expected_log_pi, values[..., -1, :]
+
+    def taken_q(self, critic: "MultiHeadCritic", states: PyTorchObs, actions: th.Tensor) -> th.Tensor:
+        return critic(states, actions.flatten(0, 1).unsqueeze(1)).squeeze(2)
+
+    def actor_objective(  # type: ignore[override]
+        self, critic: "MultiHeadCritic", states: PyTorchObs, terms: GaussianTerms, ent_coefs: th.Tensor
+    ) -> tuple[th.Tensor, th.Tensor]:
+        values = critic.values_for_actor(states, terms.actions.flatten(0, 1)).min(dim=0).values
+        q_value = task_diagonal(values).view_as(terms.expected_log_pi)
+        return ent_coefs * terms.expected_log_pi - q_value, q_value
+
+
+class CategoricalHeads(ActionFamily):
+    """Categorical heads and ``Q(s) -> K x |A|`` critics (Discrete actions): exact expectations over the actions."""
+
+    def auto_target_entropy(self, action_space: spaces.Space) -> float:
+        return DISCRETE_TARGET_ENTROPY_FRACTION * math.log(action_space.n)  # type: ignore[attr-defined]
+
+    def uniform_log_density(self, action_space: spaces.Space) -> float:
+        return -math.log(action_space.n)  # type: ignore[attr-defined]
+
+    def stored_action(self, policy: BasePolicy, env_actions: np.ndarray) -> np.ndarray:
+        return env_actions
+
+    def env_action(self, policy: BasePolicy, stored_actions: np.ndarray) -> np.ndarray:
+        return stored_actions
+
+    def heads(self, actor: "MultiHeadActor", states: PyTorchObs, batch_shape: tuple[int, int]) -> CategoricalTerms:
+        log_probs = actor.log_probs(states).view(*batch_shape, actor.n_tasks, -1)
+        return CategoricalTerms(expected_log_pi=(log_probs.exp() * log_probs).sum(dim=-1), log_probs=log_probs)
+
+    def log_prob(self, terms: CategoricalTerms, actions: th.Tensor) -> th.Tensor:  # type: ignore[override]
+        return terms.log_probs.gather(-1, self._per_task(actions, terms.log_probs)).squeeze(-1)
+
+    def soft_value_and_taken_q(  # type: ignore[override]
+        self, critic: "MultiHeadCritic", states: PyTorchObs, terms: CategoricalTerms, actions: th.Tensor, ent_coefs: th.Tensor
+    ) -> tuple[th.Tensor, th.Tensor]:
+        values = critic(states).min(dim=0).values.view_as(terms.log_probs)
+        soft_values = (terms.log_probs.exp() * (values - ent_coefs[:, None] * terms.log_probs)).sum(dim=-1)
+        return soft_values, values.gather(-1, self._per_task(actions, values)).squeeze(-1)
+
+    def taken_q(self, critic: "MultiHeadCritic", states: PyTorchObs, actions: th.Tensor) -> th.Tensor:
+        values = critic(states)
+        taken = actions.long().view(1, -1, 1, 1).expand(values.shape[0], -1, values.shape[2], 1)
+        return values.gather(-1, taken).squeeze(-1)
+
+    def actor_objective(  # type: ignore[override]
+        self, critic: "MultiHeadCritic", states: PyTorchObs, terms: CategoricalTerms, ent_coefs: th.Tensor
+    ) -> tuple[th.Tensor, th.Tensor]:
+        # An exact expectation: the gradient flows through the probabilities, never through Q
+        with th.no_grad():
+            values = critic(states).min(dim=0).values.view_as(terms.log_probs)
+        probabilities = terms.log_probs.exp()
+        objective = (probabilities * (ent_coefs[:, None] * terms.log_probs - values)).sum(dim=-1)
+        return objective, (probabilities * values).sum(dim=-1).detach()
+
+    @staticmethod
+    def _per_task(actions: th.Tensor, like: th.Tensor) -> th.Tensor:
+        """``[B, T, 1]`` action indices -> ``[B, T, K, 1]``, to gather every task's value of the action."""
+        return actions.long().unsqueeze(-2).expand(*like.shape[:-1], 1)
+
+
+def action_family(action_space: spaces.Space) -> ActionFamily:
+    """The :class:`ActionFamily` of an action space: categorical heads for Discrete actions, Gaussian ones for Box."""
+    return CategoricalHeads() if isinstance(action_space, spaces.Discrete) else GaussianHeads()
 
 
 class CriticEnsemble(nn.Module):
@@ -214,6 +430,22 @@ class MultiHeadCritic(BaseModel):
         # As in SB3, a shared features extractor is trained by the actor only
         with th.set_grad_enabled(not self.share_features_extractor):
             features = self.extract_features(obs, self.features_extractor)
+        return self._q_values(features, actions)
+
+    def values_for_actor(self, obs: PyTorchObs, actions: Optional[th.Tensor] = None) -> th.Tensor:
+        """
+        :meth:`forward` for the actor loss: its gradient reaches the actor through the actions only, never the
+        critic's weights or its features extractor (a CNN that the actor does not share costs no backward pass).
+        """
+        with th.no_grad():
+            features = self.extract_features(obs, self.features_extractor)
+        self.q_net.requires_grad_(False)
+        try:
+            return self._q_values(features, actions)
+        finally:
+            self.q_net.requires_grad_(True)
+
+    def _q_values(self, features: th.Tensor, actions: Optional[th.Tensor]) -> th.Tensor:
         if self.discrete:
             values = self.q_net(features)
             return values.view(*values.shape[:2], self.n_tasks, self.n_actions)
@@ -422,7 +654,7 @@ class SACXPolicy(BasePolicy):
             share_features_extractor=share_features_extractor,
             critic_action_layer=critic_action_layer,
         )
-        self._acting_task = 0
+        self.action_family = action_family(action_space)
         self._build(lr_schedule)
 
     def _build(self, lr_schedule: Schedule) -> None:
@@ -472,11 +704,11 @@ class SACXPolicy(BasePolicy):
         """
         return MultiHeadCritic(**self._update_features_extractor(self.critic_kwargs, features_extractor)).to(self.device)
 
-    def forward(self, obs: PyTorchObs, deterministic: bool = False) -> th.Tensor:
-        return self._predict(obs, deterministic=deterministic)
+    def forward(self, obs: PyTorchObs, deterministic: bool = False, task: int = 0) -> th.Tensor:
+        return self._predict(obs, deterministic=deterministic, task=task)
 
-    def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
-        return self.actor(observation, deterministic, self._acting_task)
+    def _predict(self, observation: PyTorchObs, deterministic: bool = False, task: int = 0) -> th.Tensor:
+        return self.actor(observation, deterministic, task)
 
     def predict(
         self,
@@ -488,21 +720,29 @@ class SACXPolicy(BasePolicy):
     ) -> tuple[np.ndarray, Optional[tuple[np.ndarray, ...]]]:
         """
         SB3's ``predict`` with the acting head chosen by ``task`` (an index into the algorithm's ``task_names``).
+        The task travels as an argument, not as state on the policy, so that threads may predict for different tasks.
 
         :param observation: the input observation.
-        :param state: unused (no recurrent policies), passed on to SB3.
-        :param episode_start: unused (no recurrent policies), passed on to SB3.
-        :param deterministic: the head's mode rather than a sample.
-        :param task: index of the head that acts (0: the main task).
+        :param state: unused (no recurrent policies).
+        :param episode_start: unused.
+        :param deterministic: return deterministic actions.
+        :param task: index of the acting head.
         :return: the action and the (unused) state.
         """
         if not 0 <= task < self.n_tasks:
             raise ValueError(f"task index {task} is out of range: this policy has {self.n_tasks} heads.")
-        self._acting_task = task
-        try:
-            return super().predict(observation, state, episode_start, deterministic)
-        finally:
-            self._acting_task = 0
+        if isinstance(observation, tuple) and len(observation) == 2 and isinstance(observation[1], dict):
+            raise ValueError("predict() got the (obs, info) tuple of env.reset(): pass the observation only.")
+        self.set_training_mode(False)
+        obs_tensor, vectorized_env = self.obs_to_tensor(observation)
+        with th.no_grad():
+            actions = self._predict(obs_tensor, deterministic=deterministic, task=task)
+        actions = actions.cpu().numpy().reshape((-1, *self.action_space.shape))
+        if isinstance(self.action_space, spaces.Box):
+            actions = self.unscale_action(actions)  # the heads' actions are squashed to [-1, 1]
+        if not vectorized_env:
+            actions = actions.squeeze(axis=0)
+        return actions, state
 
     def set_training_mode(self, mode: bool) -> None:
         self.actor.set_training_mode(mode)

@@ -1,8 +1,9 @@
 """SAC-X: Scheduled Auxiliary Control (Riedmiller et al., 2018, "Learning by Playing")."""
 
 import math
+import warnings
 from collections import deque
-from typing import Any, ClassVar, NamedTuple, Optional, TypeVar, Union
+from typing import Any, ClassVar, Optional, TypeVar, Union
 
 import numpy as np
 import torch as th
@@ -16,47 +17,25 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, PyTorchObs, Schedule
 from stable_baselines3.common.utils import get_parameters_by_name, polyak_update
 from stable_baselines3.common.vec_env import VecEnv
-from torch.nn import functional as F
 
 from sb3_sacx.buffers import SACXDictReplayBuffer, SACXReplayBuffer, SnippetSamples
 from sb3_sacx.checks import accept_sac_policy_kwargs, check_hyperparameters, check_spaces, refuse_unsupported_options
 from sb3_sacx.policies import (
+    ActionFamily,
     CnnPolicy,
+    HeadTerms,
     MlpPolicy,
     MultiInputPolicy,
     SACXPolicy,
-    squashed_action_log_prob,
-    squashed_gaussian_sample,
-    task_diagonal,
+    next_in_snippet,
+    previous_in_snippet,
+    terms_at_steps,
 )
 from sb3_sacx.retrace import retrace_targets
 from sb3_sacx.schedulers import make_scheduler
 from sb3_sacx.wrappers import MAIN_TASK_NAME
 
 SelfSACX = TypeVar("SelfSACX", bound="SACX")
-
-
-# Discrete heads aim at this fraction of the maximum entropy log|A| when target_entropy="auto"
-# (SAC-Discrete's 0.98 keeps the policies nearly uniform, which is too random for a sparse task).
-DISCRETE_TARGET_ENTROPY_FRACTION = 0.5
-
-
-class PolicyTerms(NamedTuple):
-    """
-    Every head at every snippet state ``s_0..s_T``, with gradients to the actor.
-
-    :param neg_entropy: ``[B, T + 1, K]`` ``log pi_k(a|s)`` of a sampled action (Box) or ``-H(pi_k(.|s))`` (Discrete).
-    :param log_pi: Discrete: ``[B, T + 1, K, |A|]`` log-probabilities of every action.
-    :param mean: Box: ``[B, T + 1, K, A]`` Gaussian mean before squashing.
-    :param log_std: Box: ``[B, T + 1, K, A]`` Gaussian log standard deviation.
-    :param actions: Box: ``[B, T + 1, K, A]`` reparameterised squashed actions of every head.
-    """
-
-    neg_entropy: th.Tensor
-    log_pi: Optional[th.Tensor] = None
-    mean: Optional[th.Tensor] = None
-    log_std: Optional[th.Tensor] = None
-    actions: Optional[th.Tensor] = None
 
 
 class AuxTasksNotFoundError(ValueError, TypeError):
@@ -137,7 +116,9 @@ class SACX(OffPolicyAlgorithm):
     :param scheduler_kwargs: keyword arguments of a scheduler given by name (e.g. ``{"temperature": 0.1}``).
     :param main_reward_scale: factor on the main reward inside the learner, so that a sparse main task's
         values live on the scale of the auxiliary tasks' (returns of rewards in [0, 1] reach ``1/(1-gamma)``).
-        ``"auto"`` is ``1/(1-gamma)``; use 1.0 for a dense main reward. Logged returns are unscaled.
+        ``"auto"`` is ``1/(1-gamma)``; use 1.0 for a dense main reward, and for a reward that ``VecNormalize`` normalises
+        (``"auto"`` with ``norm_reward=True`` warns at ``learn()``: it would scale a normalised reward). Logged returns
+        are unscaled.
     :param rewarded_snippet_fraction: fraction of each batch's snippets drawn around transitions with a nonzero
         main reward (once the buffer holds any), the rest uniformly: a sparse main task's rare events then reach
         the main critic every few gradient steps rather than every few hundred (SPEC section 8's open idea; a
@@ -297,13 +278,23 @@ class SACX(OffPolicyAlgorithm):
             self.scheduler = make_scheduler(self.scheduler, n_tasks, self.seed, self.scheduler_kwargs)
         self._task_returns: deque = deque(maxlen=self._stats_window_size)
 
+    def set_random_seed(self, seed: Optional[int] = None) -> None:
+        """
+        SB3's seeding (Python, NumPy, PyTorch, action space, env), and the scheduler's: one seed, one schedule.
+        A scheduler object of your own is reseeded if it has a ``seed(seed)`` method.
+
+        :param seed: the seed.
+        """
+        super().set_random_seed(seed)
+        # Called by SB3's _setup_model before the scheduler exists (it is then built from self.seed)
+        seed_scheduler = getattr(getattr(self, "scheduler", None), "seed", None)
+        if seed is not None and callable(seed_scheduler):
+            seed_scheduler(seed)
+
     def _setup_entropy(self, n_tasks: int) -> None:
         """One temperature per task, learned (``ent_coef="auto[_init]"``) or fixed, as in SB3's SAC."""
         if self.target_entropy == "auto":
-            if isinstance(self.action_space, spaces.Discrete):
-                self.target_entropy = DISCRETE_TARGET_ENTROPY_FRACTION * math.log(self.action_space.n)
-            else:
-                self.target_entropy = -float(np.prod(self.action_space.shape))
+            self.target_entropy = self.action_family.auto_target_entropy(self.action_space)
         self.target_entropy = float(self.target_entropy)
         self.ent_coef_optimizer: Optional[th.optim.Adam] = None
         if isinstance(self.ent_coef, str) and self.ent_coef.startswith("auto"):
@@ -397,11 +388,21 @@ class SACX(OffPolicyAlgorithm):
         progress_bar: bool = False,
     ) -> tuple[int, BaseCallback]:
         env_is_reset = reset_num_timesteps or self._last_obs is None
+        self._warn_if_main_reward_is_normalised()
         result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
         if env_is_reset or self._episode_steps is None or len(self._episode_steps) != self.n_envs:
             self.replay_buffer.truncate_last_episodes()  # type: ignore[union-attr]
             self._start_episodes()
         return result
+
+    def _warn_if_main_reward_is_normalised(self) -> None:
+        """``main_reward_scale="auto"`` is meant for a sparse 0/1 reward; a VecNormalize'd reward is already scaled."""
+        if self.main_reward_scale == "auto" and self._vec_normalize_env is not None and self._vec_normalize_env.norm_reward:
+            warnings.warn(
+                "main_reward_scale='auto' multiplies the main reward by 1/(1-gamma) = "
+                f"{self._main_reward_scale():g}, and VecNormalize(norm_reward=True) already normalises it: "
+                "pass main_reward_scale=1.0, or VecNormalize(norm_reward=False) for a sparse 0/1 reward."
+            )
 
     def _sample_action(
         self, learning_starts: int, action_noise: Optional[ActionNoise] = None, n_envs: int = 1
@@ -415,19 +416,12 @@ class SACX(OffPolicyAlgorithm):
         for env_index in np.flatnonzero(self._episode_steps % self.schedule_period == 0):
             self._intentions[env_index] = self.scheduler.select(int(env_index), int(self._episode_steps[env_index]))
         if self.num_timesteps < learning_starts:
-            unscaled_action = np.array([self.action_space.sample() for _ in range(n_envs)])
-            buffer_action = self.policy.scale_action(unscaled_action) if not self.discrete else unscaled_action
-            self._behaviour_log_probs = np.full(n_envs, self._uniform_log_density())
+            env_actions = np.array([self.action_space.sample() for _ in range(n_envs)])
+            buffer_action = self.action_family.stored_action(self.policy, env_actions)
+            self._behaviour_log_probs = np.full(n_envs, self.action_family.uniform_log_density(self.action_space))
         else:
             buffer_action, self._behaviour_log_probs = self._act(self._last_obs)
-        action = buffer_action if self.discrete else self.policy.unscale_action(buffer_action)
-        return action, buffer_action
-
-    def _uniform_log_density(self) -> float:
-        """``log mu`` of SB3's uniform warm-up actions, in the policy's (squashed) action space."""
-        if self.discrete:
-            return -math.log(self.action_space.n)
-        return -float(np.prod(self.action_space.shape)) * math.log(2.0)
+        return self.action_family.env_action(self.policy, buffer_action), buffer_action
 
     def _act(self, observation: Union[np.ndarray, dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
         self.policy.set_training_mode(False)
@@ -435,10 +429,7 @@ class SACX(OffPolicyAlgorithm):
         with th.no_grad():
             tasks = th.as_tensor(self._intentions, device=self.device)
             actions, log_probs = self.actor.act(obs_tensor, tasks)
-        actions = actions.cpu().numpy()
-        if not self.discrete:
-            actions = actions.reshape((-1, *self.action_space.shape))
-        return actions, log_probs.cpu().numpy()
+        return actions.cpu().numpy().reshape((-1, *self.action_space.shape)), log_probs.cpu().numpy()
 
     def _store_transition(
         self,
@@ -501,9 +492,7 @@ class SACX(OffPolicyAlgorithm):
                 env=self._vec_normalize_env,
                 rewarded_fraction=self.rewarded_snippet_fraction,
             )
-            # No weight-cast cache: the critics change in place halfway through a step
-            with th.autocast(self.device.type, dtype=th.bfloat16, enabled=self.mixed_precision, cache_enabled=False):
-                stats.append(self._gradient_step(snippets))
+            stats.append(self._gradient_step(snippets))
             self._n_updates += 1
             if self._n_updates % self.target_update_interval == 0:
                 polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
@@ -520,6 +509,13 @@ class SACX(OffPolicyAlgorithm):
             for name, value in zip(self.task_names, means[key]):
                 self.logger.record(f"train/{key}_{name}", float(value))
 
+    def _mixed_precision(self) -> th.autocast:
+        """
+        The network passes and losses under ``mixed_precision``; backward passes and optimiser steps stay outside, as
+        PyTorch's AMP guidance says. No weight-cast cache: the critics change in place halfway through a step.
+        """
+        return th.autocast(self.device.type, dtype=th.bfloat16, enabled=self.mixed_precision, cache_enabled=False)
+
     def _gradient_step(self, snippets: SnippetSamples) -> dict[str, th.Tensor]:
         """
         One update of temperatures, critics and actor on ``B`` snippets of ``T`` steps.
@@ -527,129 +523,93 @@ class SACX(OffPolicyAlgorithm):
         The snippet's states ``s_0..s_T`` go through the actor once: ``s_0..s_{T-1}`` serve the actor and
         temperature losses, ``s_1..s_T`` the soft values and importance weights of the Retrace targets.
         """
-        n_steps = snippets.mask.shape[1]
+        n_snippets, n_steps = snippets.mask.shape
         states = snippet_states(snippets.observations, snippets.next_observations)
-        policy = self._policy_terms(take_steps(states, 0, n_steps + 1), snippets.mask.shape)
+        with self._mixed_precision():
+            heads = self.action_family.heads(self.actor, take_steps(states, 0, n_steps + 1), (n_snippets, n_steps + 1))
+        current_heads = terms_at_steps(heads, 0, n_steps)
         ent_coefs = self._ent_coefs()
         if self.ent_coef_optimizer is not None:
-            self._update_temperatures(policy.neg_entropy[:, :n_steps], snippets.mask)
-        with th.no_grad():
-            targets = self._retrace_targets(snippets, take_steps(states, 1, n_steps + 1), policy, ent_coefs)
+            self._update_temperatures(current_heads.expected_log_pi, snippets.mask)
+        with th.no_grad(), self._mixed_precision():
+            targets = self._retrace_targets(
+                snippets, take_steps(states, 1, n_steps + 1), terms_at_steps(heads, 1, n_steps + 1), ent_coefs
+            )
         current_states = take_steps(states, 0, n_steps)
         critic_loss = self._update_critics(current_states, snippets.actions, targets, snippets.mask)
-        actor_loss, q_value = self._update_actor(current_states, policy, ent_coefs, snippets.mask)
+        actor_loss, q_value = self._update_actor(current_states, current_heads, ent_coefs, snippets.mask)
         return {
             "critic_loss": critic_loss,
             "actor_loss": actor_loss,
             "ent_coef": ent_coefs,
             "q_value": q_value,
-            "entropy": -masked_mean(policy.neg_entropy[:, :n_steps].detach(), snippets.mask),
+            "entropy": -masked_mean(current_heads.expected_log_pi.detach(), snippets.mask),
         }
 
-    def _policy_terms(self, states: PyTorchObs, shape: tuple[int, int]) -> PolicyTerms:
-        """
-        Every head at every snippet state ``s_0..s_T``, in one actor pass.
+    @property
+    def action_family(self) -> ActionFamily:
+        """What the update needs from the heads of this action space (Gaussian or categorical)."""
+        return self.policy.action_family
 
-        :param states: ``B * (T + 1)`` states.
-        :param shape: ``(B, T)``.
-        """
-        per_step = (shape[0], shape[1] + 1, self.n_tasks)
-        if self.discrete:
-            log_pi = self.actor.log_probs(states).view(*per_step, -1)
-            return PolicyTerms(neg_entropy=(log_pi.exp() * log_pi).sum(dim=-1), log_pi=log_pi)
-        mean, log_std = self.actor.gaussian_params(states)
-        actions, log_pi = squashed_gaussian_sample(mean, log_std)
-        return PolicyTerms(
-            neg_entropy=log_pi.view(per_step),
-            mean=mean.view(*per_step, -1),
-            log_std=log_std.view(*per_step, -1),
-            actions=actions.view(*per_step, -1),
-        )
-
-    def _update_temperatures(self, neg_entropy: th.Tensor, mask: th.Tensor) -> None:
+    def _update_temperatures(self, expected_log_pi: th.Tensor, mask: th.Tensor) -> None:
         """SAC's temperature loss (Haarnoja et al., 2018b, eq. 18), one temperature per task."""
-        ent_coef_loss = -(self.log_ent_coef * masked_mean((neg_entropy + self.target_entropy).detach(), mask))
-        self.ent_coef_optimizer.zero_grad()  # type: ignore[union-attr]
-        ent_coef_loss.sum().backward()
-        self.ent_coef_optimizer.step()  # type: ignore[union-attr]
+        ent_coef_loss = -(self.log_ent_coef * masked_mean((expected_log_pi + self.target_entropy).detach(), mask))
+        self._optimizer_step(self.ent_coef_optimizer, ent_coef_loss)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _optimizer_step(optimizer: th.optim.Optimizer, loss_per_task: th.Tensor) -> None:
+        """Minimise the sum over tasks (each task's head and critic outputs get their own task's gradient)."""
+        optimizer.zero_grad()
+        loss_per_task.sum().backward()
+        optimizer.step()
 
     def _retrace_targets(
-        self, snippets: SnippetSamples, next_states: PyTorchObs, policy: PolicyTerms, ent_coefs: th.Tensor
+        self, snippets: SnippetSamples, next_states: PyTorchObs, next_heads: HeadTerms, ent_coefs: th.Tensor
     ) -> th.Tensor:
         """
         Policy evaluation (SPEC section 4): ``[B, T, K]`` Retrace targets from the target critics.
-        ``Q(s_t, a_t)`` and ``log pi(a_t|s_t)``, needed for ``t >= 1`` only, are read at ``next_states[t - 1]``.
+
+        At each next state ``s_{t+1}`` one target-critic pass gives the soft value and ``Q(s_{t+1}, a_{t+1})`` of the
+        action taken next in the snippet: that is ``q_taken`` and ``log pi(a_t|s_t)`` of step ``t + 1``.
         """
-        n_snippets, n_steps = snippets.mask.shape
-        actions = snippets.actions
-        if self.discrete:
-            next_log_pi = policy.log_pi[:, 1:]
-            next_q = self.critic_target(next_states).min(dim=0).values.view_as(next_log_pi)
-            v_next = (next_log_pi.exp() * (next_q - ent_coefs[:, None] * next_log_pi)).sum(dim=-1)
-            taken = actions[:, 1:].long().view(n_snippets, n_steps - 1, 1, 1).expand(-1, -1, self.n_tasks, 1)
-            q_taken = next_q[:, :-1].gather(-1, taken).squeeze(-1)
-            log_pi_taken = next_log_pi[:, :-1].gather(-1, taken).squeeze(-1)
-        else:
-            # At s_{t+1}: the K heads' own actions (soft values), then a_{t+1}, the action taken next (Retrace)
-            next_actions = th.cat([policy.actions[:, 1:], F.pad(actions[:, 1:], (0, 0, 0, 1))[:, :, None]], dim=2)
-            next_q = self.critic_target(next_states, next_actions.flatten(0, 1)).min(dim=0).values
-            next_q = next_q.view(n_snippets, n_steps, self.n_tasks + 1, self.n_tasks)
-            v_next = task_diagonal(next_q) - ent_coefs * policy.neg_entropy[:, 1:]
-            q_taken = next_q[:, :-1, -1]
-            log_pi_taken = squashed_action_log_prob(
-                policy.mean[:, 1:n_steps], policy.log_std[:, 1:n_steps], actions[:, 1:, None]
-            )
+        next_actions = next_in_snippet(snippets.actions)
+        v_next, next_q_taken = self.action_family.soft_value_and_taken_q(
+            self.critic_target, next_states, next_heads, next_actions, ent_coefs
+        )
+        next_log_rhos = self.action_family.log_prob(next_heads, next_actions) - next_in_snippet(
+            snippets.behaviour_log_probs
+        ).unsqueeze(-1)
         return retrace_targets(
             rewards=self._task_rewards(snippets),
             discounts=self.gamma * (1.0 - snippets.terminations),
-            q_taken=F.pad(q_taken, (0, 0, 1, 0)),
+            q_taken=previous_in_snippet(next_q_taken),
             v_next=v_next,
-            log_rhos=F.pad(log_pi_taken - snippets.behaviour_log_probs[:, 1:, None], (0, 0, 1, 0)),
+            log_rhos=previous_in_snippet(next_log_rhos),
             mask=snippets.mask,
             lambda_=self.retrace_lambda,
         )
 
     def _update_critics(self, states: PyTorchObs, actions: th.Tensor, targets: th.Tensor, mask: th.Tensor) -> th.Tensor:
         """Every twin critic regresses on the targets: per task, 0.5 * sum over critics of the MSE, as SB3's SAC."""
-        n_snippets, n_steps = mask.shape
-        if self.discrete:
-            all_q = self.critic(states)
-            taken = actions.long().view(1, -1, 1, 1).expand(all_q.shape[0], -1, self.n_tasks, 1)
-            current_q = all_q.gather(-1, taken).squeeze(-1)
-        else:
-            current_q = self.critic(states, actions.flatten(0, 1)[:, None]).squeeze(2)
-        current_q = current_q.view(-1, n_snippets, n_steps, self.n_tasks)
-        critic_loss = 0.5 * masked_mean((current_q - targets).pow(2), mask).sum(dim=0)
-        self.critic.optimizer.zero_grad()
-        critic_loss.sum().backward()
-        self.critic.optimizer.step()
+        with self._mixed_precision():
+            current_q = self.action_family.taken_q(self.critic, states, actions)
+            current_q = current_q.view(current_q.shape[0], *mask.shape, self.n_tasks)
+            critic_loss = 0.5 * masked_mean((current_q - targets).pow(2), mask).sum(dim=0)
+        self._optimizer_step(self.critic.optimizer, critic_loss)
         return critic_loss.detach()
 
     def _update_actor(
-        self, states: PyTorchObs, policy: PolicyTerms, ent_coefs: th.Tensor, mask: th.Tensor
+        self, states: PyTorchObs, heads: HeadTerms, ent_coefs: th.Tensor, mask: th.Tensor
     ) -> tuple[th.Tensor, th.Tensor]:
         """
-        Policy improvement (SPEC section 1), per task: ``E_s[ E_{a~pi_k}[ alpha_k log pi_k(a|s) - Q_k(s, a) ] ]``,
-        reparameterised for Box actions, an exact expectation for Discrete ones.
+        Policy improvement (SPEC section 1), per task: ``E_s[ E_{a~pi_k}[ alpha_k log pi_k(a|s) - Q_k(s, a) ] ]``.
 
         :return: the actor loss and the mean ``Q_k`` of the heads' actions, per task.
         """
-        n_snippets, n_steps = mask.shape
-        self.critic.q_net.requires_grad_(False)  # gradients reach the actor through the actions only
-        if self.discrete:
-            log_pi = policy.log_pi[:, :n_steps]
-            q_pi = self.critic(states).min(dim=0).values.view_as(log_pi)
-            actor_terms = (log_pi.exp() * (ent_coefs[:, None] * log_pi - q_pi)).sum(dim=-1)
-            q_value = (log_pi.exp() * q_pi).sum(dim=-1)
-        else:
-            q_pi = self.critic(states, policy.actions[:, :n_steps].flatten(0, 1)).min(dim=0).values
-            q_value = task_diagonal(q_pi).view(n_snippets, n_steps, self.n_tasks)
-            actor_terms = ent_coefs * policy.neg_entropy[:, :n_steps] - q_value
-        self.critic.q_net.requires_grad_(True)
-        actor_loss = masked_mean(actor_terms, mask)
-        self.actor.optimizer.zero_grad()
-        actor_loss.sum().backward()
-        self.actor.optimizer.step()
+        with self._mixed_precision():
+            objective, q_value = self.action_family.actor_objective(self.critic, states, heads, ent_coefs)
+            actor_loss = masked_mean(objective, mask)
+        self._optimizer_step(self.actor.optimizer, actor_loss)
         return actor_loss.detach(), masked_mean(q_value.detach(), mask)
 
     def _task_rewards(self, snippets: SnippetSamples) -> th.Tensor:

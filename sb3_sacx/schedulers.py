@@ -7,6 +7,7 @@ A scheduler is any object with ``reset``, ``select``, ``episode_end`` and ``prob
 """
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Optional, Union
 
 import numpy as np
@@ -53,6 +54,14 @@ class Scheduler(ABC):
         self.rng = np.random.default_rng(seed)
         # (step, task) of every segment scheduled so far in the running episode, per environment
         self._histories: dict[int, list[tuple[int, int]]] = {}
+
+    def seed(self, seed: Optional[int]) -> None:
+        """
+        Restart the scheduler's random generator (``SACX.set_random_seed`` calls it, so that one seed gives one schedule).
+
+        :param seed: the new seed.
+        """
+        self.rng = np.random.default_rng(seed)
 
     def reset(self, env_index: int) -> None:
         """
@@ -111,11 +120,18 @@ class QScheduler(Scheduler):
     ``T_h ~ (1 - epsilon) * softmax(Q_S(T_0..T_{h-1}, .) / temperature) + epsilon / K``.
     Unvisited entries are 0, so it starts as SAC-U.
 
+    The schedule so far is the last ``history_length`` tasks of the episode (the paper's table covers a few
+    scheduling points), so the table holds at most ``K^0 + K^1 + ... + K^history_length`` rows of K values, however
+    long the run and however short ``schedule_period``: with K = 6 and the default 3, 259 rows. Episodes of at most
+    ``history_length + 1`` segments (LunarLander's 1000 steps with ``schedule_period=250``) see the whole schedule.
+
     :param n_tasks: number of intentions K.
     :param temperature: softmax temperature ``eta``; main returns are 0/1 on sparse tasks, so keep it ~0.1.
     :param epsilon: probability mass spread uniformly, so that every intention keeps acting (0: the paper's
         pure softmax).
     :param step_size: constant step size of the table update; ``None`` uses a running mean.
+    :param history_length: how many of the episode's previous tasks a table row is keyed by (>= 0; 0: one row,
+        the same choice at every segment).
     :param seed: seed of the scheduler's random generator.
     """
 
@@ -125,9 +141,15 @@ class QScheduler(Scheduler):
         temperature: float = 0.1,
         epsilon: float = 0.0,
         step_size: Optional[float] = None,
+        history_length: int = 3,
         seed: Optional[int] = None,
     ) -> None:
         super().__init__(n_tasks, seed)
+        if isinstance(history_length, bool) or not isinstance(history_length, (int, np.integer)):
+            raise TypeError(f"SAC-Q's history_length must be an int, got {type(history_length).__name__}.")
+        if history_length < 0:
+            raise ValueError(f"SAC-Q's history_length must be >= 0, got {history_length}.")
+        self.history_length = int(history_length)
         if not temperature > 0:
             raise ValueError(f"SAC-Q's temperature must be > 0, got {temperature}.")
         if not 0.0 <= epsilon <= 1.0:
@@ -140,15 +162,19 @@ class QScheduler(Scheduler):
         self.q_table: dict[tuple[int, ...], np.ndarray] = {}
         self.visit_counts: dict[tuple[int, ...], np.ndarray] = {}
 
+    def _row(self, previous_tasks: Sequence[int]) -> tuple[int, ...]:
+        """The table row of a schedule so far: its last ``history_length`` tasks."""
+        return tuple(previous_tasks[max(0, len(previous_tasks) - self.history_length) :])
+
     def _choice_probabilities(self, previous_tasks: tuple[int, ...]) -> np.ndarray:
-        values = self.q_table.get(previous_tasks, np.zeros(self.n_tasks))
+        values = self.q_table.get(self._row(previous_tasks), np.zeros(self.n_tasks))
         return (1.0 - self.epsilon) * softmax(values, self.temperature) + self.epsilon / self.n_tasks
 
     def _learn(self, history: list[tuple[int, int]], main_rewards: np.ndarray) -> None:
         segment_returns = returns_from_segments(main_rewards, [step for step, _ in history])
         tasks = [task for _, task in history]
         for h, (task, segment_return) in enumerate(zip(tasks, segment_returns)):
-            previous_tasks = tuple(tasks[:h])
+            previous_tasks = self._row(tasks[:h])
             values = self.q_table.setdefault(previous_tasks, np.zeros(self.n_tasks))
             counts = self.visit_counts.setdefault(previous_tasks, np.zeros(self.n_tasks, dtype=np.int64))
             counts[task] += 1

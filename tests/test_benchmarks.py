@@ -6,6 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from stable_baselines3 import SAC
+
 from sb3_sacx import SACX, QScheduler
 
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
@@ -48,6 +51,8 @@ def test_learning_benchmark_resumes_and_is_inspectable(tmp_path: Path) -> None:
     branch_model = SACX.load(tmp_path / "checkpoints" / "continuous" / "tiny-branch" / "seed3" / "model.zip")
     assert isinstance(branch_model.scheduler, QScheduler) and branch_model.rewarded_snippet_fraction == 0.5
     assert branch_model.num_timesteps == 600
+    # --sacx-kwargs wins over the env's own SACX settings (LunarLander's 10k warm-up)
+    assert branch_model.learning_starts == TINY_SACX["learning_starts"]
 
     report = run_script(
         "inspect_checkpoint.py", str(tmp_path / "checkpoints" / "continuous" / "sacx" / "seed3"), "--episodes", "1"
@@ -58,23 +63,84 @@ def test_learning_benchmark_resumes_and_is_inspectable(tmp_path: Path) -> None:
 
 
 def test_learning_benchmark_with_an_extra_task(tmp_path: Path) -> None:
+    # Without learning_starts: LunarLander's own 10k warm-up applies, so these 150 steps are all warm-up
+    warm_up_kwargs = {key: value for key, value in TINY_SACX.items() if key != "learning_starts"}
     run_script(
         "sparse_lunar_lander.py", "--algo", "sacx", "--env", "discrete", "--seed", "1", "--steps", "150",
         "--eval-every", "150", "--eval-episodes", "1", "--head-episodes", "1", "--variant", "pad",
-        "--extra-task", "land_on_pad", "--sacx-kwargs", json.dumps(TINY_SACX),
+        "--extra-task", "land_on_pad", "--sacx-kwargs", json.dumps(warm_up_kwargs),
         "--checkpoint-dir", str(tmp_path / "checkpoints"), "--results-dir", str(tmp_path / "results"),
     )  # fmt: skip
     with open(tmp_path / "results" / "discrete" / "pad" / "seed1.csv") as file:
         (row,) = list(csv.DictReader(file))
     assert {"eval_aux_return_land_on_pad", "head_success_land_on_pad", "p_land_on_pad"} <= set(row)
     checkpoint = tmp_path / "checkpoints" / "discrete" / "pad" / "seed1"
-    assert SACX.load(checkpoint / "model.zip").task_names[-1] == "land_on_pad"
+    model = SACX.load(checkpoint / "model.zip")
+    assert model.task_names[-1] == "land_on_pad"
+    assert model.learning_starts == 10_000 and model.batch_size == TINY_SACX["batch_size"]
     assert "head land_on_pad:" in run_script("inspect_checkpoint.py", str(checkpoint), "--episodes", "1")
 
 
-def test_learning_benchmark_refuses_an_extra_task_for_a_baseline() -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--algo", "sac", "--extra-task", "land_on_pad"], "--extra-task apply to --algo sacx only"),
+        (["--env", "mountaincar", "--extra-task", "land_on_pad"], "land_on_pad is not a task for --env mountaincar"),
+        (["--env", "mountaincar", "--algo", "dqn"], "its baseline is --algo sac"),
+        (["--env", "discrete", "--algo", "sac"], "its baseline is --algo dqn"),
+        (["--env", "mountaincar", "--eval-every", "0"], "--eval-every: must be at least 1"),
+        (["--sacx-kwargs", "[1]"], "--sacx-kwargs must be a JSON object"),
+    ],
+)
+def test_learning_benchmark_refuses_bad_arguments(args: list[str], message: str) -> None:
     completed = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "sparse_lunar_lander.py"), "--algo", "sac", "--extra-task", "land_on_pad"],
+        [sys.executable, str(BENCHMARKS / "sparse_lunar_lander.py"), *args],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
-    assert completed.returncode == 2 and "--extra-task apply to --algo sacx only" in completed.stderr
+    assert completed.returncode == 2 and message in completed.stderr
+
+
+def test_learning_benchmark_on_mountain_car(tmp_path: Path) -> None:
+    common = [
+        "--env", "mountaincar", "--seed", "2", "--eval-episodes", "2", "--head-episodes", "1",
+        "--checkpoint-dir", str(tmp_path / "checkpoints"), "--results-dir", str(tmp_path / "results"),
+    ]  # fmt: skip
+    sacx = [*common, "--algo", "sacx", "--variant", "sacx-defaults", "--eval-every", "150"]
+    run_script("sparse_lunar_lander.py", *sacx, "--sacx-kwargs", json.dumps(TINY_SACX), "--steps", "150")
+    resumed = run_script("sparse_lunar_lander.py", *sacx, "--steps", "300")
+    assert "resuming sacx-defaults seed 2 at 150 steps" in resumed
+    with open(tmp_path / "results" / "mountaincar" / "sacx-defaults" / "seed2.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert [int(row["steps"]) for row in rows] == [150, 300]
+    assert float(rows[1]["wall_time_s"]) > float(rows[0]["wall_time_s"])
+    assert {row["env"] for row in rows} == {"mountaincar"} and {row["variant"] for row in rows} == {"sacx-defaults"}
+    assert all(0.0 <= float(row["success_rate"]) <= 1.0 for row in rows)
+    # An untrained head rarely reaches the flag; one that never does runs gymnasium's 999 steps
+    assert all(1.0 <= float(row["mean_length"]) <= 999.0 for row in rows)
+    for task in ("speed", "height", "left"):
+        assert {f"eval_aux_return_{task}", f"head_success_{task}", f"p_{task}"} <= set(rows[0])
+    assert "eval_aux_return_touch" not in rows[0]
+    model = SACX.load(tmp_path / "checkpoints" / "mountaincar" / "sacx-defaults" / "seed2" / "model.zip")
+    assert model.task_names == ("main", "speed", "height", "left") and model.num_timesteps == 300
+
+    # The baseline with rl-zoo3's MountainCar settings: gSDE, 32 gradient steps every 32 env steps
+    run_script("sparse_lunar_lander.py", *common, "--algo", "sac", "--eval-every", "64", "--steps", "64")
+    with open(tmp_path / "results" / "mountaincar" / "sac" / "seed2.csv") as file:
+        (row,) = list(csv.DictReader(file))
+    assert int(row["steps"]) == 64 and "head_success_speed" not in row
+    baseline = SAC.load(tmp_path / "checkpoints" / "mountaincar" / "sac" / "seed2" / "model.zip")
+    assert baseline.use_sde and baseline.gamma == 0.9999 and baseline.gradient_steps == 32
+    assert baseline.policy_kwargs["net_arch"] == [64, 64]
+
+
+def test_throughput_benchmark_states_the_cpu(tmp_path: Path) -> None:
+    output = run_script(
+        "throughput.py", "--steps", "4", "--warmup", "260", "--repeats", "1", "--threads", "1", "--results-dir", str(tmp_path)
+    )
+    assert "AVX512-BF16" in output and "1 thread(s)" in output
+    with open(tmp_path / "throughput.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert rows[0]["variant"] == "SAC" and float(rows[0]["ratio_to_sac"]) == 1.0
+    assert "SACX defaults" in [row["variant"] for row in rows]
+    assert all(row["threads"] == "1" and row["avx512_bf16"] in ("True", "False") and row["model"] for row in rows)
+    assert (tmp_path / "throughput.png").is_file()

@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 import torch as th
+from stable_baselines3.common.envs import FakeImageEnv
 from toy_envs import point_reach
 
-from sb3_sacx import SACX
+from sb3_sacx import SACX, AuxRewardWrapper
 from sb3_sacx.buffers import SnippetSamples
-from sb3_sacx.policies import squashed_action_log_prob
 from sb3_sacx.sacx import masked_mean
 
 
@@ -29,10 +29,10 @@ def test_retrace_trace_is_one_when_the_policy_is_the_behaviour_even_at_saturated
     observations = th.zeros(4_000, 1)
     with th.no_grad():
         actions, behaviour_log_probs = model.actor.act(observations, th.zeros(4_000, dtype=th.long))
-        mean, log_std = model.actor.gaussian_params(observations)
-    # The action goes through the replay buffer as float32 numpy, and the learner recomputes log pi from it
-    stored_actions = th.as_tensor(actions.numpy().astype(np.float32))
-    log_pi = squashed_action_log_prob(mean[:, 0], log_std[:, 0], stored_actions)
+        # The action goes through the replay buffer as float32 numpy; the learner recomputes log pi from it
+        stored_actions = th.as_tensor(actions.numpy().astype(np.float32)).view(1, -1, 1)
+        heads = model.action_family.heads(model.actor, observations, (1, 4_000))
+        log_pi = model.action_family.log_prob(heads, stored_actions)[0, :, 0]
     traces = th.exp(th.clamp(log_pi - behaviour_log_probs, max=0.0))
     # Before the fix, log mu came from the pre-tanh sample: mean c 0.655 at a pre-squash mean of 8
     th.testing.assert_close(traces, th.ones_like(traces), atol=1e-5, rtol=0.0)
@@ -71,3 +71,32 @@ def test_masked_mean_ignores_non_finite_values_at_masked_steps() -> None:
     th.testing.assert_close(masked_mean(values, mask), th.tensor([3.0]))
     # Leading dimensions (the twin critics) are kept
     th.testing.assert_close(masked_mean(th.stack([values, 2 * values]), mask), th.tensor([[3.0], [6.0]]))
+
+
+def test_actor_loss_does_not_backpropagate_through_a_critic_cnn_it_does_not_share() -> None:
+    env = AuxRewardWrapper(FakeImageEnv(screen_height=36, screen_width=36, n_channels=1), {"zero": lambda *_: 0.0})
+    model = SACX("CnnPolicy", env, learning_starts=30, batch_size=8, retrace_steps=4, buffer_size=100, seed=0)
+    assert not model.policy.share_features_extractor
+    model.learn(40)
+    backward_passes = []
+    model.critic.features_extractor.register_full_backward_hook(lambda *_: backward_passes.append(1))
+    model._gradient_step(model.replay_buffer.sample_snippets(2, 4))
+    assert len(backward_passes) == 1  # the critic loss's, and not the actor loss's
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_mixed_precision_covers_the_forward_passes_not_backward_and_optimiser_steps(discrete: bool) -> None:
+    model = SACX("MlpPolicy", point_reach(discrete), learning_starts=30, batch_size=8, retrace_steps=4, mixed_precision=True)
+    autocast_in_forward, autocast_in_backward, autocast_in_step = [], [], []
+    for network in (model.actor, model.critic, model.critic_target):
+        network.register_forward_hook(lambda *_: autocast_in_forward.append(th.is_autocast_enabled("cpu")))
+    for network in (model.actor, model.critic):
+        network.register_full_backward_hook(lambda *_: autocast_in_backward.append(th.is_autocast_enabled("cpu")))
+    for optimizer in (model.actor.optimizer, model.critic.optimizer, model.ent_coef_optimizer):
+        optimizer.register_step_pre_hook(lambda *_: autocast_in_step.append(th.is_autocast_enabled("cpu")))
+    model.learn(40)  # acting runs in full precision
+    autocast_in_forward.clear()
+    model._gradient_step(model.replay_buffer.sample_snippets(2, 4))
+    assert autocast_in_forward and all(autocast_in_forward)
+    assert autocast_in_backward and not any(autocast_in_backward)
+    assert len(autocast_in_step) >= 3 and not any(autocast_in_step)

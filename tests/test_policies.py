@@ -6,6 +6,8 @@ from torch.distributions.transforms import TanhTransform
 
 from sb3_sacx.policies import (
     CriticEnsemble,
+    next_in_snippet,
+    previous_in_snippet,
     squashed_action_log_prob,
     squashed_gaussian_log_prob,
     squashed_gaussian_sample,
@@ -97,3 +99,11 @@ def test_critic_ensemble_under_bf16_autocast_returns_float32_close_to_float32(ac
     # bfloat16 keeps 8 bits of mantissa: close, but not equal, or the layers did not run in bfloat16
     assert not th.equal(mixed_precision, full_precision)
     th.testing.assert_close(mixed_precision, full_precision, rtol=0.05, atol=0.02)
+
+
+def test_next_and_previous_in_snippet() -> None:
+    values = th.arange(2 * 3, dtype=th.float32).view(2, 3, 1)  # [B=2, T=3, 1]
+    th.testing.assert_close(next_in_snippet(values)[:, :, 0], th.tensor([[1.0, 2.0, 0.0], [4.0, 5.0, 0.0]]))
+    th.testing.assert_close(previous_in_snippet(values)[:, :, 0], th.tensor([[0.0, 0.0, 1.0], [0.0, 3.0, 4.0]]))
+    # A value moved to the next step and back is where it was, except at the snippet's first step
+    th.testing.assert_close(previous_in_snippet(next_in_snippet(values))[:, 1:], values[:, 1:])

@@ -1,4 +1,5 @@
 import csv
+import warnings
 from typing import Any
 
 import gymnasium as gym
@@ -57,10 +58,21 @@ def test_sparse_lunar_lander_with_subprocesses() -> None:
 
 
 def test_vec_normalize() -> None:
-    env = VecNormalize(make_vec_env(lambda: point_reach(), n_envs=2), gamma=0.99)
+    env = VecNormalize(make_vec_env(lambda: point_reach(), n_envs=2), gamma=0.99, norm_reward=False)
     model = small_sacx(env)
-    model.learn(200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # a sparse 0/1 reward left unnormalised: no warning
+        model.learn(200)
     assert model.get_vec_normalize_env() is env
+
+
+def test_auto_main_reward_scale_warns_on_a_normalised_reward() -> None:
+    env = VecNormalize(make_vec_env(lambda: point_reach(), n_envs=1), gamma=0.99)
+    with pytest.warns(UserWarning, match="main_reward_scale"):
+        small_sacx(env).learn(60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        small_sacx(env, main_reward_scale=1.0).learn(60)
 
 
 def test_callbacks_and_evaluate_policy(tmp_path) -> None:
@@ -98,6 +110,45 @@ def test_predict_with_each_head() -> None:
         model.predict(obs, task=5)
     with pytest.raises(TypeError, match="task"):
         model.predict(obs, task=1.5)
+
+
+def test_predict_keeps_no_task_on_the_policy() -> None:
+    """Another predict() for another task, interleaved with this one (as a second thread may), changes nothing."""
+    model = small_sacx(point_reach())
+    obs = np.array([[0.3]], dtype=np.float32)
+    expected = model.predict(obs, deterministic=True, task="right")[0]
+    obs_to_tensor = model.policy.obs_to_tensor
+
+    def interleaved_obs_to_tensor(observation):
+        model.policy.obs_to_tensor = obs_to_tensor
+        model.predict(obs, deterministic=True, task="main")
+        return obs_to_tensor(observation)
+
+    model.policy.obs_to_tensor = interleaved_obs_to_tensor
+    assert np.array_equal(model.predict(obs, deterministic=True, task="right")[0], expected)
+    assert not np.array_equal(expected, model.predict(obs, deterministic=True)[0])
+
+
+def scheduled_tasks_and_weights(model: SACX, seed: int) -> tuple[np.ndarray, th.Tensor]:
+    model.set_random_seed(seed)
+    model.learn(120)
+    intentions = model.replay_buffer.intentions[: model.replay_buffer.pos, 0].copy()
+    return intentions, th.cat([p.detach().flatten() for p in model.policy.parameters()])
+
+
+@pytest.mark.parametrize("scheduler", ["sac-u", "sac-q"])
+def test_set_random_seed_gives_one_schedule_and_one_set_of_weights(scheduler: str) -> None:
+    """Two models built with different seeds, given the same weights and then the same seed, learn the same."""
+    settings = {**SMALL, "scheduler": scheduler, "schedule_period": 3}
+    model, other = SACX("MlpPolicy", point_reach(), seed=1, **settings), SACX("MlpPolicy", point_reach(), seed=2, **settings)
+    other.policy.load_state_dict(model.policy.state_dict())
+    tasks, weights = scheduled_tasks_and_weights(model, seed=5)
+    other_tasks, other_weights = scheduled_tasks_and_weights(other, seed=5)
+    np.testing.assert_array_equal(tasks, other_tasks)
+    assert th.equal(weights, other_weights)
+    # and another seed schedules otherwise
+    third = SACX("MlpPolicy", point_reach(), seed=1, **settings)
+    assert not np.array_equal(tasks, scheduled_tasks_and_weights(third, seed=6)[0])
 
 
 def test_save_load_round_trip(tmp_path) -> None:

@@ -63,6 +63,32 @@ def test_sac_q_conditions_on_the_schedule_so_far() -> None:
     assert sorted(len(key) for key in scheduler.q_table) == [0, 1, 2]
 
 
+def test_sac_q_table_stays_bounded_however_long_the_run() -> None:
+    """schedule_period=1 on 1000-step episodes: a table keyed by whole schedules would grow by ~1000 rows an episode."""
+    scheduler = QScheduler(N_TASKS, history_length=2, seed=0)
+    sizes = []
+    for _ in range(5):
+        for _ in range(10):
+            scheduler.reset(0)
+            tasks = [scheduler.select(0, step) for step in range(1000)]
+            scheduler.episode_end(0, np.array([float(task == GOOD_TASK) for task in tasks]))
+        sizes.append(len(pickle.dumps(scheduler)))
+    assert len(scheduler.q_table) <= 1 + N_TASKS + N_TASKS**2
+    assert all(len(key) <= 2 for key in scheduler.q_table)
+    assert sizes[-1] == sizes[0]  # full after the first ten episodes, and no larger after fifty
+    assert scheduler.probabilities()[GOOD_TASK] > 0.5  # and it still learns which intention pays
+
+
+def test_sac_q_with_a_short_history_keys_rows_by_the_last_tasks() -> None:
+    scheduler = QScheduler(N_TASKS, history_length=1, seed=1)
+    scheduler.reset(0)
+    scheduler._histories[0] = [(0, 1), (10, 2), (20, 3)]
+    scheduler.episode_end(0, np.ones(30))
+    assert set(scheduler.q_table) == {(), (1,), (2,)}
+    assert scheduler.q_table[(2,)][3] == pytest.approx(10.0)
+    np.testing.assert_allclose(scheduler._choice_probabilities((0, 0, 2)), scheduler._choice_probabilities((2,)))
+
+
 def test_state_survives_pickling() -> None:
     scheduler = QScheduler(N_TASKS, seed=0)
     for _ in range(20):
@@ -74,7 +100,13 @@ def test_state_survives_pickling() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "error"),
-    [(dict(temperature=0.0), ValueError), (dict(epsilon=1.5), ValueError), (dict(step_size=0.0), ValueError)],
+    [
+        (dict(temperature=0.0), ValueError),
+        (dict(epsilon=1.5), ValueError),
+        (dict(step_size=0.0), ValueError),
+        (dict(history_length=-1), ValueError),
+        (dict(history_length=1.5), TypeError),
+    ],
 )
 def test_bad_sac_q_parameters(kwargs, error) -> None:
     with pytest.raises(error, match=next(iter(kwargs))):
