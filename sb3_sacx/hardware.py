@@ -13,7 +13,7 @@ import torch as th
 
 CPUINFO = Path("/proc/cpuinfo")
 
-# The /proc/cpuinfo flags reported
+#: The ``/proc/cpuinfo`` flags reported.
 CPU_FLAGS = ("avx512_bf16", "amx_bf16", "amx_tile", "avx512f", "avx2")
 
 
