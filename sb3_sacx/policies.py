@@ -133,6 +133,7 @@ class CategoricalTerms(NamedTuple):
     log_probs: th.Tensor
 
 
+#: Every head's terms at every snippet step, for either kind of action space.
 HeadTerms = Union[GaussianTerms, CategoricalTerms]
 
 
@@ -181,6 +182,10 @@ class ActionFamily(ABC):
         In one critic pass: the soft value ``V_k(s) = E_{a~pi_k}[Q_k(s, a) - alpha_k log pi_k(a|s)]`` (SPEC section 4)
         and ``Q_k(s, a)`` of the stored actions.
 
+        :param critic: the critic that gives the values.
+        :param states: the snippet states, flattened (``B * T``).
+        :param terms: every head at those states.
+        :param actions: the stored actions (``[B, T, A]`` Box, ``[B, T, 1]`` Discrete).
         :param ent_coefs: ``[K]`` temperatures ``alpha_k``.
         """
 
@@ -196,6 +201,10 @@ class ActionFamily(ABC):
         Policy improvement, per task: ``E_{a~pi_k}[alpha_k log pi_k(a|s) - Q_k(s, a)]`` with gradients to the actor only
         (reparameterised for Gaussian heads, an exact expectation for categorical ones).
 
+        :param critic: the critic that gives the values.
+        :param states: the snippet states, flattened (``B * T``).
+        :param terms: every head at those states.
+        :param ent_coefs: ``[K]`` temperatures ``alpha_k``.
         :return: the objective and ``E_{a~pi_k}[Q_k(s, a)]``, each ``[B, T, K]``.
         """
 
