@@ -38,17 +38,21 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(callable|optional|default|sequence|array_like|torch|gym|np\.\w+|th\.\w+|spaces\.\w+)"),
     # the standard library, and names in the docstrings that SB3's and torch's overridden methods pass on
     (r"py:.*", r"(abc|io|pathlib|os|enum)\..*"),
+    (r"py:mod", r"(?!sb3_sacx).*"),
     (r"py:.*", r"(Module|BaseModel|BaseFeaturesExtractor|FlattenExtractor|NatureCNN|CombinedExtractor)"),
 ]
 
 _PARAM = re.compile(r"^\s*:param\s+(?:[^:]*\s)?(\*{0,2}\w+)\s*:")
+_FIELD = re.compile(r"^\s*:(param|return)")
 _logger = logging.getLogger("sb3_sacx.docs")
 
 
 def check_parameters_documented(app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
     """
     Warn (an error under ``-W``) when a documented sb3_sacx callable with a docstring of its own leaves a parameter out
-    of its ``:param:`` list. A class's parameters are its ``__init__``'s, documented in the class docstring as SB3 does.
+    of its ``:param:`` list. A class's parameters are its ``__init__``'s, documented in the class docstring as SB3 does,
+    and always checked; a function's or method's once its docstring has a field list (``:param`` or ``:return``): a
+    one-paragraph docstring of an internal helper may describe its arguments in prose.
     """
     if what not in ("class", "function", "method") or not getattr(obj, "__module__", "").startswith("sb3_sacx"):
         return
@@ -65,6 +69,8 @@ def check_parameters_documented(app: Sphinx, what: str, name: str, obj: Any, opt
     try:
         parameters = inspect.signature(function).parameters.values()
     except (TypeError, ValueError):
+        return
+    if what != "class" and not any(map(_FIELD.match, lines)):
         return
     documented = {match.group(1).lstrip("*") for match in map(_PARAM.match, lines) if match}
     for parameter in parameters:
