@@ -96,8 +96,12 @@ def check_hyperparameters(**hyperparameters: Any) -> None:
     check_auto_or_number("main_reward_scale", hyperparameters["main_reward_scale"], minimum=0.0, minimum_included=False)
     check_number("rewarded_snippet_fraction", hyperparameters["rewarded_snippet_fraction"], minimum=0.0, maximum=1.0)
     check_scheduler(hyperparameters["scheduler"], hyperparameters["scheduler_kwargs"])
-    if not isinstance(hyperparameters["mixed_precision"], (bool, np.bool_)):
-        raise TypeError(f"mixed_precision must be True or False, got {hyperparameters['mixed_precision']!r}.")
+    mixed_precision = hyperparameters["mixed_precision"]
+    if isinstance(mixed_precision, str):
+        if mixed_precision != "auto":
+            raise ValueError(f"mixed_precision must be True, False or 'auto', got {mixed_precision!r}.")
+    elif not isinstance(mixed_precision, (bool, np.bool_)):
+        raise TypeError(f"mixed_precision must be True, False or 'auto', got {mixed_precision!r}.")
 
 
 def check_number(

@@ -20,6 +20,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_sacx.buffers import SACXDictReplayBuffer, SACXReplayBuffer, SnippetSamples
 from sb3_sacx.checks import accept_sac_policy_kwargs, check_hyperparameters, check_spaces, refuse_unsupported_options
+from sb3_sacx.hardware import cpu_capabilities, describe, native_bfloat16
 from sb3_sacx.policies import (
     ActionFamily,
     CnnPolicy,
@@ -126,7 +127,10 @@ class SACX(OffPolicyAlgorithm):
     :param mixed_precision: run the gradient step's network passes under ``torch.autocast`` in bfloat16: the
         matrix multiplies take bfloat16 inputs (as JAX does by default on TPUs), while weights, optimiser states,
         network outputs, losses and Retrace stay float32. About twice as fast in ``benchmarks/throughput.py`` on a CPU
-        with AVX512-BF16 or AMX, but slower on one without them. Acting and ``predict`` are unaffected.
+        with AVX512-BF16 or AMX, but many times slower on one that emulates bfloat16 (18x on an AVX2 CPU). ``"auto"``
+        (the default) turns it on only where the device multiplies bfloat16 natively (:func:`sb3_sacx.hardware.
+        native_bfloat16`: a CPU with AVX512-BF16 or AMX, a CUDA GPU with bfloat16), decided on the machine that
+        trains, so a loaded model decides anew; ``verbose >= 1`` says which. Acting and ``predict`` are unaffected.
     :param _init_setup_model: whether or not to build the network at the creation of the instance.
     """
 
@@ -173,7 +177,7 @@ class SACX(OffPolicyAlgorithm):
         scheduler_kwargs: Optional[dict[str, Any]] = None,
         main_reward_scale: Union[str, float] = "auto",
         rewarded_snippet_fraction: float = 0.0,
-        mixed_precision: bool = False,
+        mixed_precision: Union[bool, str] = "auto",
         _init_setup_model: bool = True,
     ) -> None:
         refuse_unsupported_options(
@@ -267,8 +271,7 @@ class SACX(OffPolicyAlgorithm):
         if self.policy_kwargs.get("n_tasks", n_tasks) != n_tasks:
             raise ValueError(f"policy_kwargs n_tasks={self.policy_kwargs['n_tasks']} but the environment has {n_tasks} tasks.")
         self.policy_kwargs = {**self.policy_kwargs, "n_tasks": n_tasks}
-        if self.mixed_precision and self.device.type == "cuda" and not th.cuda.is_bf16_supported():
-            raise ValueError(f"mixed_precision=True needs bfloat16, which {th.cuda.get_device_name(self.device)} lacks.")
+        self._bfloat16 = self._resolve_mixed_precision()
         super()._setup_model()
         self._create_aliases()
         self.batch_norm_stats = get_parameters_by_name(self.critic, ["running_"])
@@ -277,6 +280,25 @@ class SACX(OffPolicyAlgorithm):
         if isinstance(self.scheduler, str):
             self.scheduler = make_scheduler(self.scheduler, n_tasks, self.seed, self.scheduler_kwargs)
         self._task_returns: deque = deque(maxlen=self._stats_window_size)
+
+    def _resolve_mixed_precision(self) -> bool:
+        """Whether the gradient steps run their matrix multiplies in bfloat16 on this machine (``mixed_precision``)."""
+        native = native_bfloat16(self.device)
+        if self.mixed_precision == "auto":
+            if self.verbose >= 1:
+                print(
+                    f"mixed_precision='auto': {'bfloat16' if native else 'float32'} matrix multiplies "
+                    f"({'native' if native else 'no native'} bfloat16 on {self.device.type}: {describe(cpu_capabilities())})"
+                )
+            return native
+        if self.mixed_precision and not native:
+            if self.device.type == "cuda":
+                raise ValueError(f"mixed_precision=True needs bfloat16, which {th.cuda.get_device_name(self.device)} lacks.")
+            warnings.warn(
+                "mixed_precision=True on a CPU without AVX512-BF16 or AMX: bfloat16 is emulated there, many times slower "
+                "than float32 (18x measured on an AVX2 CPU). mixed_precision='auto' uses it only where it is native."
+            )
+        return bool(self.mixed_precision)
 
     def set_random_seed(self, seed: Optional[int] = None) -> None:
         """
@@ -514,7 +536,7 @@ class SACX(OffPolicyAlgorithm):
         The network passes and losses under ``mixed_precision``; backward passes and optimiser steps stay outside, as
         PyTorch's AMP guidance says. No weight-cast cache: the critics change in place halfway through a step.
         """
-        return th.autocast(self.device.type, dtype=th.bfloat16, enabled=self.mixed_precision, cache_enabled=False)
+        return th.autocast(self.device.type, dtype=th.bfloat16, enabled=self._bfloat16, cache_enabled=False)
 
     def _gradient_step(self, snippets: SnippetSamples) -> dict[str, th.Tensor]:
         """

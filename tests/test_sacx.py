@@ -18,6 +18,7 @@ from stable_baselines3.common.vec_env import SubprocVecEnv, VecNormalize
 from toy_envs import point_reach
 
 from sb3_sacx import SACX, AuxRewardWrapper, UniformScheduler
+from sb3_sacx.hardware import native_bfloat16
 
 SMALL = dict(learning_starts=50, batch_size=16, buffer_size=2_000, policy_kwargs=dict(net_arch=[16, 16]))
 
@@ -276,7 +277,8 @@ class MultiDiscreteActions(UnboundedActions):
         (dict(main_reward_scale="big"), ValueError, "main_reward_scale"),
         (dict(rewarded_snippet_fraction=1.5), ValueError, "rewarded_snippet_fraction"),
         (dict(rewarded_snippet_fraction="some"), TypeError, "rewarded_snippet_fraction"),
-        (dict(mixed_precision="bf16"), TypeError, "mixed_precision"),
+        (dict(mixed_precision="bf16"), ValueError, "mixed_precision"),
+        (dict(mixed_precision=1.5), TypeError, "mixed_precision"),
         (dict(use_sde=True), ValueError, "use_sde"),
         (dict(replay_buffer_class=object), ValueError, "replay_buffer_class"),
         (dict(optimize_memory_usage=True), ValueError, "optimize_memory_usage"),
@@ -342,7 +344,15 @@ def test_set_env_checks_the_tasks() -> None:
         model.set_env(AuxRewardWrapper(point_reach().env, {"left": zero}))
 
 
-@pytest.mark.parametrize(("discrete", "mixed_precision"), [(False, False), (True, False), (False, True)])
+BFLOAT16_EMULATED = pytest.mark.skipif(
+    not native_bfloat16("cpu"),
+    reason="this CPU emulates bfloat16 (no AVX512-BF16 or AMX): a learning run is many times slower",
+)
+
+
+@pytest.mark.parametrize(
+    ("discrete", "mixed_precision"), [(False, False), (True, False), pytest.param(False, True, marks=BFLOAT16_EMULATED)]
+)
 def test_learns_a_sparse_task_that_random_actions_rarely_solve(discrete: bool, mixed_precision: bool) -> None:
     """
     SAC-X's point: the auxiliary intention ("right") is easy to learn and, scheduled half the time, reaches the
@@ -397,3 +407,23 @@ def test_mixed_precision_trains_in_bfloat16_and_survives_save_load(tmp_path, dis
     th.testing.assert_close(mixed_weights, full_weights, rtol=0.0, atol=0.05)
     mixed.save(tmp_path / "model")
     assert SACX.load(tmp_path / "model").mixed_precision is True
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_auto_mixed_precision_uses_bfloat16_only_where_it_is_native(monkeypatch, native: bool, capsys) -> None:
+    monkeypatch.setattr("sb3_sacx.sacx.native_bfloat16", lambda device: native)
+    model = small_sacx(point_reach(), verbose=1)
+    assert model.mixed_precision == "auto" and model._bfloat16 is native
+    assert ("bfloat16 matrix multiplies" if native else "float32 matrix multiplies") in capsys.readouterr().out
+    dtypes = []
+    model.critic.q_net.register_forward_hook(lambda module, inputs, output: dtypes.append(th.get_autocast_dtype("cpu")))
+    model.critic.q_net.register_forward_hook(lambda *_: dtypes.append(th.is_autocast_enabled("cpu")))
+    model.learn(80)
+    assert dtypes and all(enabled is native for enabled in dtypes[1::2])
+
+
+def test_mixed_precision_true_warns_where_bfloat16_is_emulated(monkeypatch) -> None:
+    monkeypatch.setattr("sb3_sacx.sacx.native_bfloat16", lambda device: False)
+    with pytest.warns(UserWarning, match="emulated"):
+        model = small_sacx(point_reach(), mixed_precision=True)
+    assert model._bfloat16 is True  # asked for explicitly: the user gets it
