@@ -128,9 +128,10 @@ class SACX(OffPolicyAlgorithm):
         matrix multiplies take bfloat16 inputs (as JAX does by default on TPUs), while weights, optimiser states,
         network outputs, losses and Retrace stay float32. About twice as fast in ``benchmarks/throughput.py`` on a CPU
         with AVX512-BF16 or AMX, but many times slower on one that emulates bfloat16 (18x on an AVX2 CPU). ``"auto"``
-        (the default) turns it on only where the device multiplies bfloat16 natively (:func:`sb3_sacx.hardware.
-        native_bfloat16`: a CPU with AVX512-BF16 or AMX, a CUDA GPU with bfloat16), decided on the machine that
-        trains, so a loaded model decides anew; ``verbose >= 1`` says which. Acting and ``predict`` are unaffected.
+        (the default) turns it on only where the device multiplies bfloat16 natively
+        (:func:`sb3_sacx.hardware.native_bfloat16`: a CPU with AVX512-BF16 or AMX, a CUDA GPU with bfloat16), decided on
+        the machine that trains, so a loaded model decides anew; ``verbose >= 1`` says which. Acting and ``predict`` are
+        unaffected.
     :param _init_setup_model: whether or not to build the network at the creation of the instance.
     """
 
