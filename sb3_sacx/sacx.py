@@ -20,7 +20,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_sacx.buffers import SACXDictReplayBuffer, SACXReplayBuffer, SnippetSamples
 from sb3_sacx.checks import accept_sac_policy_kwargs, check_hyperparameters, check_spaces, refuse_unsupported_options
-from sb3_sacx.hardware import cpu_capabilities, describe, native_bfloat16
+from sb3_sacx.hardware import cpu_capabilities, describe, native_bfloat16, tune_glibc_malloc
 from sb3_sacx.policies import (
     ActionFamily,
     CnnPolicy,
@@ -131,7 +131,8 @@ class SACX(OffPolicyAlgorithm):
         (the default) turns it on only where the device multiplies bfloat16 natively
         (:func:`sb3_sacx.hardware.native_bfloat16`: a CPU with AVX512-BF16 or AMX, a CUDA GPU with bfloat16), decided on
         the machine that trains, so a loaded model decides anew; ``verbose >= 1`` says which. Acting and ``predict`` are
-        unaffected.
+        unaffected. (For speed, SACX also keeps the gradient step's temporaries in glibc's heap: see
+        :func:`sb3_sacx.hardware.tune_glibc_malloc`, and ``SB3_SACX_TUNE_MALLOC=0`` to opt out.)
     :param _init_setup_model: whether or not to build the network at the creation of the instance.
     """
 
@@ -271,8 +272,9 @@ class SACX(OffPolicyAlgorithm):
         self.replay_buffer_kwargs = {**self.replay_buffer_kwargs, "n_aux_tasks": n_tasks - 1}
         if self.policy_kwargs.get("n_tasks", n_tasks) != n_tasks:
             raise ValueError(f"policy_kwargs n_tasks={self.policy_kwargs['n_tasks']} but the environment has {n_tasks} tasks.")
-        self.policy_kwargs = {**self.policy_kwargs, "n_tasks": n_tasks}
+        self.policy_kwargs = {**self.policy_kwargs, "n_tasks": n_tasks, **self._fused_adam_kwargs()}
         self._bfloat16 = self._resolve_mixed_precision()
+        tune_glibc_malloc()
         super()._setup_model()
         self._create_aliases()
         self.batch_norm_stats = get_parameters_by_name(self.critic, ["running_"])
@@ -281,6 +283,17 @@ class SACX(OffPolicyAlgorithm):
         if isinstance(self.scheduler, str):
             self.scheduler = make_scheduler(self.scheduler, n_tasks, self.seed, self.scheduler_kwargs)
         self._task_returns: deque = deque(maxlen=self._stats_window_size)
+
+    def _fused_adam_kwargs(self) -> dict[str, Any]:
+        """
+        Adam's fused implementation (one kernel for all of a network's parameters, ~2.5 ms less per gradient step on a
+        CPU, same algorithm) where the optimiser is Adam or AdamW on a CPU or CUDA device; ``optimizer_kwargs`` given
+        in ``policy_kwargs`` win, ``fused=False`` included.
+        """
+        optimizer_class = self.policy_kwargs.get("optimizer_class", th.optim.Adam)
+        if optimizer_class not in (th.optim.Adam, th.optim.AdamW) or self.device.type not in ("cpu", "cuda"):
+            return {}
+        return {"optimizer_kwargs": {"fused": True, **(self.policy_kwargs.get("optimizer_kwargs") or {})}}
 
     def _resolve_mixed_precision(self) -> bool:
         """Whether the gradient steps run their matrix multiplies in bfloat16 on this machine (``mixed_precision``)."""
@@ -323,7 +336,8 @@ class SACX(OffPolicyAlgorithm):
         if isinstance(self.ent_coef, str) and self.ent_coef.startswith("auto"):
             init_value = float(self.ent_coef.split("_")[1]) if "_" in self.ent_coef else 1.0
             self.log_ent_coef = th.full((n_tasks,), math.log(init_value), device=self.device).requires_grad_(True)
-            self.ent_coef_optimizer = th.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1))
+            fused = self.device.type in ("cpu", "cuda")
+            self.ent_coef_optimizer = th.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1), fused=fused)
         else:
             self.log_ent_coef = None  # as SB3's SAC: only learned temperatures have one
             self.ent_coef_tensor = th.full((n_tasks,), float(self.ent_coef), device=self.device)

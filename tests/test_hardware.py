@@ -5,7 +5,7 @@ import platform
 import pytest
 import torch as th
 
-from sb3_sacx.hardware import cpu_capabilities, describe, native_bfloat16, parse_cpuinfo
+from sb3_sacx.hardware import cpu_capabilities, describe, native_bfloat16, parse_cpuinfo, tune_glibc_malloc
 
 EPYC = """processor\t: 0
 vendor_id\t: AuthenticAMD
@@ -87,3 +87,27 @@ def test_native_bfloat16_elsewhere() -> None:
     assert native_bfloat16("meta", SAPPHIRE_RAPIDS) is False
     if th.cuda.is_available():
         assert native_bfloat16("cuda") is th.cuda.is_bf16_supported()
+
+
+class RecordingLibc:
+    def __init__(self, result: int = 1) -> None:
+        self.calls: list[tuple[int, int]] = []
+        self.result = result
+
+    def mallopt(self, parameter: int, value: int) -> int:
+        self.calls.append((parameter, value))
+        return self.result
+
+
+def test_tune_glibc_malloc_sets_the_thresholds_unless_the_user_has_a_say() -> None:
+    libc = RecordingLibc()
+    assert tune_glibc_malloc(environ={}, libc=libc)
+    assert dict(libc.calls) == {-3: 16 * 2**20, -1: 2**30, -2: 256 * 2**20}
+    for environ in ({"MALLOC_ARENA_MAX": "2"}, {"SB3_SACX_TUNE_MALLOC": "0"}):
+        untouched = RecordingLibc()
+        assert not tune_glibc_malloc(environ=environ, libc=untouched) and not untouched.calls
+    assert not tune_glibc_malloc(environ={}, libc=RecordingLibc(result=0))  # mallopt refused
+
+
+def test_tune_glibc_malloc_on_this_machine_applies_or_declines_cleanly() -> None:
+    assert isinstance(tune_glibc_malloc(environ={}), bool)

@@ -100,3 +100,15 @@ def test_mixed_precision_covers_the_forward_passes_not_backward_and_optimiser_st
     assert autocast_in_forward and all(autocast_in_forward)
     assert autocast_in_backward and not any(autocast_in_backward)
     assert len(autocast_in_step) >= 3 and not any(autocast_in_step)
+
+
+def test_adam_is_fused_unless_the_user_says_otherwise() -> None:
+    model = SACX("MlpPolicy", point_reach(), policy_kwargs=dict(net_arch=[8], optimizer_kwargs=dict(eps=1e-5)))
+    for optimizer in (model.actor.optimizer, model.critic.optimizer, model.ent_coef_optimizer):
+        assert optimizer.defaults["fused"] is True
+    assert model.actor.optimizer.defaults["eps"] == 1e-5
+    model.learn(150)
+    unfused = SACX("MlpPolicy", point_reach(), policy_kwargs=dict(net_arch=[8], optimizer_kwargs=dict(fused=False)))
+    assert not unfused.actor.optimizer.defaults["fused"] and not unfused.critic.optimizer.defaults["fused"]
+    sgd = SACX("MlpPolicy", point_reach(), policy_kwargs=dict(net_arch=[8], optimizer_class=th.optim.SGD))
+    assert "fused" not in sgd.policy_kwargs.get("optimizer_kwargs", {})
