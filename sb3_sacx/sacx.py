@@ -1,5 +1,6 @@
 """SAC-X: Scheduled Auxiliary Control (Riedmiller et al., 2018, "Learning by Playing")."""
 
+import functools
 import math
 import warnings
 from collections import deque
@@ -37,6 +38,12 @@ from sb3_sacx.schedulers import make_scheduler
 from sb3_sacx.wrappers import MAIN_TASK_NAME
 
 SelfSACX = TypeVar("SelfSACX", bound="SACX")
+
+# Devices with a fused Adam kernel (torch >= 2.4), for the networks' and the temperatures' optimisers alike
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
+# The allocator's settings are the process's: made once, not at every model built or loaded (each call reads the
+# interpreter's binary to find its C library)
+_tune_glibc_malloc_once = functools.cache(tune_glibc_malloc)
 
 
 class AuxTasksNotFoundError(ValueError, TypeError):
@@ -274,7 +281,7 @@ class SACX(OffPolicyAlgorithm):
             raise ValueError(f"policy_kwargs n_tasks={self.policy_kwargs['n_tasks']} but the environment has {n_tasks} tasks.")
         self.policy_kwargs = {**self.policy_kwargs, "n_tasks": n_tasks, **self._fused_adam_kwargs()}
         self._bfloat16 = self._resolve_mixed_precision()
-        tune_glibc_malloc()
+        _tune_glibc_malloc_once()
         super()._setup_model()
         self._create_aliases()
         self.batch_norm_stats = get_parameters_by_name(self.critic, ["running_"])
@@ -291,7 +298,7 @@ class SACX(OffPolicyAlgorithm):
         in ``policy_kwargs`` win, ``fused=False`` included.
         """
         optimizer_class = self.policy_kwargs.get("optimizer_class", th.optim.Adam)
-        if optimizer_class not in (th.optim.Adam, th.optim.AdamW) or self.device.type not in ("cpu", "cuda"):
+        if optimizer_class not in (th.optim.Adam, th.optim.AdamW) or self.device.type not in FUSED_ADAM_DEVICES:
             return {}
         return {"optimizer_kwargs": {"fused": True, **(self.policy_kwargs.get("optimizer_kwargs") or {})}}
 
@@ -336,7 +343,7 @@ class SACX(OffPolicyAlgorithm):
         if isinstance(self.ent_coef, str) and self.ent_coef.startswith("auto"):
             init_value = float(self.ent_coef.split("_")[1]) if "_" in self.ent_coef else 1.0
             self.log_ent_coef = th.full((n_tasks,), math.log(init_value), device=self.device).requires_grad_(True)
-            fused = self.device.type in ("cpu", "cuda")
+            fused = self.device.type in FUSED_ADAM_DEVICES
             self.ent_coef_optimizer = th.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1), fused=fused)
         else:
             self.log_ent_coef = None  # as SB3's SAC: only learned temperatures have one
