@@ -34,7 +34,7 @@ idea of an intention that leads to the sparse event):
 snippet sampling, to ask what that setting does from a given point of a run, e.g. once the auxiliary heads land:
 
     OMP_NUM_THREADS=1 python benchmarks/sparse_lunar_lander.py --algo sacx --env continuous --seed 1 --steps 125000
-    OMP_NUM_THREADS=1 python benchmarks/sparse_lunar_lander.py --algo sacx --env continuous --seed 1 --steps 175000 \
+    OMP_NUM_THREADS=1 python benchmarks/sparse_lunar_lander.py --algo sacx --env continuous --seed 1 --steps 175000 \\
         --variant sacx-branch125k-sac-q --branch-from sacx --sacx-kwargs '{"scheduler": "sac-q"}'
 
 ``benchmarks/plot_results.py`` turns the CSVs into the README's table and plots.
@@ -259,8 +259,11 @@ def positive_int(text: str) -> int:
     return value
 
 
-def parse_args() -> argparse.Namespace:
-    """The command line, checked, with ``--steps`` and ``--eval-every`` filled from the env's defaults (``ENVS``)."""
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """
+    The command line (``argv``, default ``sys.argv``), checked, with ``--steps`` and ``--eval-every`` filled from the env's
+    defaults (``ENVS``).
+    """
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algo", choices=["sacx", "sac", "dqn"], default="sacx")
     parser.add_argument("--env", choices=list(ENVS), default="continuous")
@@ -295,7 +298,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--checkpoint-dir", type=Path, default=Path("runs/checkpoints"))
     parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where the CSVs go")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     setting = ENVS[args.env]
     args.steps = setting.steps if args.steps is None else args.steps
     args.eval_every = setting.eval_every if args.eval_every is None else args.eval_every
@@ -336,8 +339,7 @@ def main() -> None:
     if (checkpoint / "model.zip").exists():
         model = algo_class.load(checkpoint / "model.zip", env=train_env)
         model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
-        with open(csv_path) as file:
-            wall_time = float(list(csv.DictReader(file))[-1]["wall_time_s"])
+        wall_time = float(rows_up_to(csv_path, model.num_timesteps)[-1]["wall_time_s"])
         print(f"resuming {name} seed {args.seed} at {model.num_timesteps} steps")
     else:
         model = build_model(args, train_env)
@@ -390,6 +392,21 @@ def branch(args: argparse.Namespace, checkpoint: Path, csv_path: Path) -> None:
     for row in rows:
         append_row(csv_path, {**row, "variant": run_name(args)})
     print(f"{run_name(args)} seed {args.seed} branches from {args.branch_from} at {model.num_timesteps} steps")
+
+
+def rows_up_to(path: Path, steps: int) -> list[dict[str, str]]:
+    """
+    The CSV's rows up to ``steps`` (the checkpoint's), rewriting the file without any later row: a row is written
+    before its checkpoint, so a run interrupted between the two has a row that its resumption will measure again.
+    """
+    with open(path) as file:
+        rows = list(csv.DictReader(file))
+    kept = [row for row in rows if int(row["steps"]) <= steps]
+    if len(kept) < len(rows):
+        path.unlink()
+        for row in kept:
+            append_row(path, row)
+    return kept
 
 
 def append_row(path: Path, row: dict[str, Any]) -> None:

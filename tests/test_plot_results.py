@@ -3,6 +3,7 @@
 import csv
 import importlib.util
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -18,6 +19,7 @@ CURVES = {
     ("mountaincar", "sac"): {0: [0.0, 0.0, 0.0], 1: [0.0, 0.1, 0.2, 0.3]},  # seed 0 stopped at 30 steps
     ("discrete", "sacx"): {3: [0.1, 0.2, 0.3, 0.4]},
     ("discrete", "sacx-bf16-main-only"): {3: [0.5, 0.9, 0.9, 1.0]},
+    ("discrete", "sacx-main-only"): {3: [0.0, 0.0]},  # newer, but behind: the headline keeps sacx-bf16-main-only
     ("discrete", "dqn"): {3: [0.0, 0.0, 0.0, 0.0]},
     ("discrete", "sacx-ablation"): {3: [1.0, 1.0, 1.0, 1.0]},  # not in the headline
 }
@@ -52,7 +54,7 @@ def generated(tmp_path: Path) -> Path:
 def test_headline_medians_spread_and_first_step_at_target(generated: Path) -> None:
     runs = plot_results.load_runs(generated / "results")
     rows = {(row["env"], row["method"]): row for row in plot_results.headline_rows(runs)}
-    # Env order: the known envs in ENV_NAMES's order; methods in HEADLINE's order, the first existing run of each
+    # Env order: the known envs in ENV_NAMES's order; methods in HEADLINE's order, the furthest measured run of each
     assert list(rows) == [
         ("SparseLunarLander-v0", "SACX (defaults)"),
         ("SparseLunarLander-v0", "SACX, main task only"),
@@ -91,6 +93,13 @@ def test_generated_files(generated: Path) -> None:
     assert len(summary_rows) == len(CURVES)
     minutes = {row["method"]: row["train_minutes_per_100k"] for row in summary_rows}
     assert minutes["dqn"] == str(round(240 / 40 * 100_000 / 60, 1))
+
+
+@pytest.mark.parametrize(
+    ("steps", "label"), [(None, "not reached"), (40, "40"), (15_000, "15k"), (50_016, "50k"), (5_024, "5k"), (1_500, "1500")]
+)
+def test_steps_label(steps: Optional[int], label: str) -> None:
+    assert plot_results.steps_label(steps) == label
 
 
 def test_readme_without_markers_is_refused() -> None:

@@ -1,0 +1,169 @@
+"""
+The learning benchmark's whole plan (SPEC section 7): every env, method and seed of the README's results table, run
+one after another with ``benchmarks/sparse_lunar_lander.py``, resuming what an interruption left half done and skipping
+what is finished. Start one lane per core; lanes share the plan, each taking the next run that no other lane holds:
+
+    OMP_NUM_THREADS=1 nohup python benchmarks/run_plan.py > runs/lane0.log 2>&1 &
+    OMP_NUM_THREADS=1 nohup python benchmarks/run_plan.py > runs/lane1.log 2>&1 &
+    python benchmarks/run_plan.py --list                      # where every run stands
+    python benchmarks/run_plan.py --env mountaincar --dry-run  # what a lane would run there
+
+Arguments the plan does not know go to every run (e.g. ``--eval-episodes 20``).
+
+A run is finished when its CSV reaches the env's budget. A lane holds a run by an exclusive lock on
+``<checkpoint-dir>/<env>/<run>/seed<k>.lock`` while it trains it; the lock ends with the lane's process, so a lane
+killed by a session's end frees its run for the next one. The order is the order of dependence of the open work:
+SACX's defaults on the continuous lander first (the learner review's re-runs), then MountainCar (cheap: five seeds of
+every method), then the main-task-only ablation and the Discrete lander, then the fourth and fifth continuous seeds.
+"""
+
+import argparse
+import csv
+import fcntl
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from sparse_lunar_lander import ENVS, RESULTS, parse_args
+
+BENCHMARK = Path(__file__).parent / "sparse_lunar_lander.py"
+# SPEC section 7's three methods, by run name, as arguments of the benchmark
+METHODS = {
+    "sacx-defaults": ("--algo", "sacx", "--variant", "sacx-defaults"),
+    "sacx-main-only": ("--algo", "sacx", "--variant", "sacx-main-only", "--no-aux"),
+    "sac": ("--algo", "sac"),
+    "dqn": ("--algo", "dqn"),
+}
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One seed of one method on one env: ``benchmarks/results/<env>/<run>/seed<seed>.csv``."""
+
+    env: str
+    run: str
+    seed: int
+
+    @property
+    def arguments(self) -> tuple[str, ...]:
+        return ("--env", self.env, "--seed", str(self.seed), *METHODS[self.run])
+
+    def csv_path(self, results: Path) -> Path:
+        return results / self.env / self.run / f"seed{self.seed}.csv"
+
+    def lock_path(self, checkpoints: Path) -> Path:
+        return checkpoints / self.env / self.run / f"seed{self.seed}.lock"
+
+    def __str__(self) -> str:
+        return f"{self.env} {self.run} seed {self.seed}"
+
+
+def stage(env: str, runs: Sequence[str], seeds: Sequence[int]) -> list[PlannedRun]:
+    """``runs`` on ``env``, interleaved by seed (every method's seed 0, then every method's seed 1, ...)."""
+    return [PlannedRun(env, run, seed) for seed in seeds for run in runs]
+
+
+PLAN: tuple[PlannedRun, ...] = (
+    *stage("continuous", ["sacx-defaults"], range(3)),
+    *stage("mountaincar", ["sacx-defaults", "sacx-main-only", "sac"], range(5)),
+    *stage("continuous", ["sacx-main-only"], range(3)),
+    *stage("continuous", ["sac"], range(3)),
+    *stage("discrete", ["sacx-defaults", "sacx-main-only", "dqn"], range(3)),
+    *stage("continuous", ["sacx-defaults", "sacx-main-only"], range(3, 5)),
+)
+
+
+def steps_reached(planned: PlannedRun, results: Path) -> int:
+    """The steps of the run's last evaluation, 0 before its first."""
+    path = planned.csv_path(results)
+    if not path.exists():
+        return 0
+    with open(path) as file:
+        rows = list(csv.DictReader(file))
+    return int(rows[-1]["steps"]) if rows else 0
+
+
+def is_finished(planned: PlannedRun, results: Path) -> bool:
+    return steps_reached(planned, results) >= ENVS[planned.env].steps
+
+
+@contextmanager
+def held(planned: PlannedRun, checkpoints: Path) -> Iterator[bool]:
+    """Try to hold ``planned`` for this process: yields whether it did (False: another lane holds it)."""
+    path = planned.lock_path(checkpoints)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def status(planned: PlannedRun, results: Path, checkpoints: Path) -> str:
+    steps = steps_reached(planned, results)
+    if steps >= ENVS[planned.env].steps:
+        return "finished"
+    with held(planned, checkpoints) as free:
+        running = "" if free else ", running"
+    return (f"at {steps} steps" if steps else "not started") + running
+
+
+def run_lane(
+    plan: Sequence[PlannedRun], results: Path, checkpoints: Path, extra: Sequence[str] = (), dry_run: bool = False
+) -> list[PlannedRun]:
+    """
+    Train every unfinished run of ``plan`` that no other lane holds, in order, each to its budget; a run another lane
+    finished meanwhile is skipped. A failed run is reported and the lane goes on.
+
+    :return: the runs this lane trained (or, with ``dry_run``, would train).
+    """
+    trained = []
+    for planned in plan:
+        if is_finished(planned, results):
+            continue
+        with held(planned, checkpoints) as mine:
+            if not mine or is_finished(planned, results):
+                continue
+            command = [
+                sys.executable, str(BENCHMARK), *planned.arguments,
+                "--results-dir", str(results), "--checkpoint-dir", str(checkpoints), *extra,
+            ]  # fmt: skip
+            print(f"=== {planned}: {' '.join(command)}", flush=True)
+            trained.append(planned)
+            if not dry_run and subprocess.run(command, check=False).returncode != 0:
+                print(f"=== FAILED: {planned}", flush=True)
+    return trained
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--list", action="store_true", help="say where every planned run stands, and stop")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands a lane would run, run none")
+    parser.add_argument("--env", choices=list(ENVS), action="append", help="only the runs on this env (repeatable)")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    parser.add_argument("--checkpoint-dir", type=Path, default=Path("runs/checkpoints"))
+    args, extra = parser.parse_known_args(argv)
+    plan = [planned for planned in PLAN if args.env is None or planned.env in args.env]
+    # Arguments for the benchmark itself (e.g. --eval-episodes), checked once here rather than failing every run
+    for planned in plan:
+        parse_args([*planned.arguments, *extra])
+    if args.list:
+        for planned in plan:
+            where = status(planned, args.results_dir, args.checkpoint_dir)
+            print(f"{planned.env:<12} {planned.run:<15} seed {planned.seed}  {where}")
+        return
+    trained = run_lane(plan, args.results_dir, args.checkpoint_dir, extra, dry_run=args.dry_run)
+    print(f"=== lane done: {len(trained)} runs" + (" (dry run)" if args.dry_run else ""), flush=True)
+
+
+if __name__ == "__main__":
+    main()
