@@ -95,6 +95,7 @@ def summarise_run(seeds: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
     return dict(
         steps=int(steps[-1]),
         seeds=len(seeds),
+        train_hours_to_0_9=hours_to_target(seeds),
         success_median=float(median[-1]),
         success_min=float(success[:, -1].min()),
         success_max=float(success[:, -1].max()),
@@ -107,6 +108,19 @@ def summarise_run(seeds: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
         curve_min=success.min(axis=0),
         curve_max=success.max(axis=0),
     )
+
+
+def hours_to_target(seeds: dict[int, list[dict[str, Any]]]) -> Optional[float]:
+    """
+    SPEC section 7's time to a landing agent, per run: the median over seeds of the training time (hours, evaluations
+    excluded) to a seed's first evaluation at :data:`TARGET` or more, a seed that never got there counting as last;
+    None where the median seed never got there or a run has no times.
+    """
+    if not all("wall_time_s" in rows[0] for rows in seeds.values()):
+        return None
+    times = [next((row["wall_time_s"] for row in rows if row["success_rate"] >= TARGET), np.inf) for rows in seeds.values()]
+    median = float(np.median(times))
+    return round(median / 3600, 2) if np.isfinite(median) else None
 
 
 def env_name(env: str) -> str:
@@ -215,7 +229,7 @@ def headline_markdown(runs: Runs) -> str:
 
 
 def summary_rst(rows: list[dict[str, Any]]) -> str:
-    header = ("run", "env", *SUCCESS_HEADER, "best median (at)", "train min / 100k steps")
+    header = ("run", "env", *SUCCESS_HEADER, "best median (at)", "train min / 100k steps", "train hours to ≥ 0.9")
     cells = [
         [
             f"``{row['method']}``",
@@ -223,6 +237,7 @@ def summary_rst(rows: list[dict[str, Any]]) -> str:
             *success_cells(row),
             f"{row['best_median']:.2f} ({steps_label(row['best_median_at'])})",
             "—" if row["train_minutes_per_100k"] is None else str(row["train_minutes_per_100k"]),
+            "—" if row["train_hours_to_0_9"] is None else str(row["train_hours_to_0_9"]),
         ]
         for row in rows
     ]

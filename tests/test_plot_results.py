@@ -67,10 +67,16 @@ def test_headline_medians_spread_and_first_step_at_target(generated: Path) -> No
     # medians 0.0, 0.5, 0.9, 0.9: first at 0.9 on the third evaluation
     assert sacx["median_first_at_0_9"] == 30
     assert list(sacx["curve_median"]) == [0.0, 0.5, 0.9, 0.9]
+    # Seeds first at 0.9 after 180, 120 and 240 s of training: the median seed's time
+    assert sacx["train_hours_to_0_9"] == round(180 / 3600, 2)
     assert (sacx["success_median"], sacx["success_min"], sacx["success_max"]) == (0.9, 0.8, 1.0)
     # Seeds that stopped early: the row is at the last step all of them reached
     sac = rows[("SparseMountainCarContinuous-v0", "SB3 SAC")]
     assert sac["steps"] == 30 and sac["success_median"] == pytest.approx(0.1) and sac["median_first_at_0_9"] is None
+    assert sac["train_hours_to_0_9"] is None
+    # One seed of three never reached 0.9 (counted as last): the median seed did, at 60 s
+    two_of_three = {seed: [dict(wall_time_s=60.0, success_rate=success)] for seed, success in enumerate([1.0, 0.95, 0.0])}
+    assert plot_results.hours_to_target(two_of_three) == round(60 / 3600, 2)
     assert rows[("SparseLunarLander-v0", "SACX, main task only")]["run"] == "sacx-bf16-main-only"
 
 
