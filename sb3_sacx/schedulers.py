@@ -45,12 +45,23 @@ class Scheduler(ABC):
 
     :param n_tasks: number of intentions K (main task included).
     :param seed: seed of the scheduler's own random generator.
+    :param min_main_probability: a floor on the main intention's share of acting: each segment goes to the main
+        intention with this probability, and is otherwise drawn as the scheduler draws it, so that the main head keeps
+        acting on its own data however many auxiliary intentions there are (SAC-U gives it ``1/K`` otherwise).
     """
 
-    def __init__(self, n_tasks: int, seed: Optional[int] = None) -> None:
+    #: The floor's value for a scheduler pickled before it existed
+    min_main_probability: float = 0.0
+
+    def __init__(self, n_tasks: int, seed: Optional[int] = None, min_main_probability: float = 0.0) -> None:
         if n_tasks < 1:
             raise ValueError(f"A scheduler needs at least one task, got n_tasks={n_tasks}.")
+        if isinstance(min_main_probability, bool) or not isinstance(min_main_probability, (int, float, np.number)):
+            raise TypeError(f"min_main_probability must be a number, got {type(min_main_probability).__name__}.")
+        if not 0.0 <= min_main_probability <= 1.0:
+            raise ValueError(f"min_main_probability must be in [0, 1], got {min_main_probability}.")
         self.n_tasks = n_tasks
+        self.min_main_probability = float(min_main_probability)
         self.rng = np.random.default_rng(seed)
         # (step, task) of every segment scheduled so far in the running episode, per environment
         self._histories: dict[int, list[tuple[int, int]]] = {}
@@ -78,7 +89,7 @@ class Scheduler(ABC):
         :return: index of the task that acts from ``step`` for the next ``schedule_period`` steps.
         """
         history = self._histories.setdefault(env_index, [])
-        task = int(self.rng.choice(self.n_tasks, p=self._choice_probabilities(tuple(task for _, task in history))))
+        task = int(self.rng.choice(self.n_tasks, p=self._with_main_floor(tuple(task for _, task in history))))
         history.append((step, task))
         return task
 
@@ -92,7 +103,13 @@ class Scheduler(ABC):
 
     def probabilities(self) -> np.ndarray:
         """:return: ``[K]`` choice probabilities at an episode's start."""
-        return self._choice_probabilities(())
+        return self._with_main_floor(())
+
+    def _with_main_floor(self, previous_tasks: tuple[int, ...]) -> np.ndarray:
+        """The scheduler's own probabilities, mixed with the main intention's floor."""
+        probabilities = (1.0 - self.min_main_probability) * self._choice_probabilities(previous_tasks)
+        probabilities[0] += self.min_main_probability
+        return probabilities
 
     @abstractmethod
     def _choice_probabilities(self, previous_tasks: tuple[int, ...]) -> np.ndarray:
@@ -133,6 +150,7 @@ class QScheduler(Scheduler):
     :param history_length: how many of the episode's previous tasks a table row is keyed by (>= 0; 0: one row,
         the same choice at every segment).
     :param seed: seed of the scheduler's random generator.
+    :param min_main_probability: a floor on the main intention's share of acting (:class:`Scheduler`).
     """
 
     def __init__(
@@ -143,8 +161,9 @@ class QScheduler(Scheduler):
         step_size: Optional[float] = None,
         history_length: int = 3,
         seed: Optional[int] = None,
+        min_main_probability: float = 0.0,
     ) -> None:
-        super().__init__(n_tasks, seed)
+        super().__init__(n_tasks, seed, min_main_probability)
         if isinstance(history_length, bool) or not isinstance(history_length, (int, np.integer)):
             raise TypeError(f"SAC-Q's history_length must be an int, got {type(history_length).__name__}.")
         if history_length < 0:

@@ -125,3 +125,38 @@ def test_make_scheduler() -> None:
         make_scheduler(object(), N_TASKS, 0, None)
     with pytest.raises(ValueError, match="scheduler_kwargs"):
         make_scheduler(UniformScheduler(N_TASKS), N_TASKS, 0, {"temperature": 0.5})
+
+
+@pytest.mark.parametrize("scheduler_class", [UniformScheduler, QScheduler])
+def test_the_main_intention_acts_at_least_its_floor(scheduler_class) -> None:
+    scheduler = scheduler_class(N_TASKS, seed=0, min_main_probability=0.5)
+    expected_main = 0.5 + 0.5 / N_TASKS  # the floor, then its share of the scheduler's own (uniform at first) draw
+    np.testing.assert_allclose(scheduler.probabilities(), [expected_main] + [0.5 / N_TASKS] * (N_TASKS - 1))
+    tasks = []
+    for _ in range(500):
+        scheduler.reset(0)
+        tasks.append(scheduler.select(0, 0))
+        scheduler.episode_end(0, np.zeros(PERIOD))  # SAC-Q's table stays 0: its own draw stays uniform
+    assert np.mean(np.array(tasks) == 0) == pytest.approx(expected_main, abs=0.06)
+
+
+def test_a_sac_q_that_learned_another_intention_still_gives_the_main_one_its_floor() -> None:
+    scheduler = make_scheduler("sac-q", N_TASKS, seed=0, scheduler_kwargs={"epsilon": 0.2, "min_main_probability": 0.3})
+    for _ in range(300):
+        run_episode(scheduler, 0)
+    probabilities = scheduler.probabilities()
+    assert probabilities.argmax() == GOOD_TASK and probabilities[0] >= 0.3
+    assert probabilities.sum() == pytest.approx(1.0)
+
+
+def test_a_scheduler_pickled_before_the_floor_existed_has_none() -> None:
+    scheduler = UniformScheduler(N_TASKS, seed=0)
+    del scheduler.min_main_probability  # as unpickled from a model saved by an earlier version
+    restored = pickle.loads(pickle.dumps(scheduler))
+    np.testing.assert_allclose(restored.probabilities(), 1.0 / N_TASKS)
+
+
+@pytest.mark.parametrize(("value", "error"), [(-0.1, ValueError), (1.5, ValueError), ("0.5", TypeError), (True, TypeError)])
+def test_a_bad_floor_is_refused(value, error) -> None:
+    with pytest.raises(error, match="min_main_probability"):
+        UniformScheduler(N_TASKS, min_main_probability=value)
