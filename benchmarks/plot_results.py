@@ -96,6 +96,7 @@ def summarise_run(seeds: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
         steps=int(steps[-1]),
         seeds=len(seeds),
         train_hours_to_0_9=hours_to_target(seeds),
+        cpu=cpus_of(seeds),
         success_median=float(median[-1]),
         success_min=float(success[:, -1].min()),
         success_max=float(success[:, -1].max()),
@@ -121,6 +122,12 @@ def hours_to_target(seeds: dict[int, list[dict[str, Any]]]) -> Optional[float]:
     times = [next((row["wall_time_s"] for row in rows if row["success_rate"] >= TARGET), np.inf) for rows in seeds.values()]
     median = float(np.median(times))
     return round(median / 3600, 2) if np.isfinite(median) else None
+
+
+def cpus_of(seeds: dict[int, list[dict[str, Any]]]) -> str:
+    """The CPUs a run's timings were measured on (model and vector extensions), as its rows record them."""
+    cpus = sorted({str(row["cpu"]).split("; torch")[0] for rows in seeds.values() for row in rows if row.get("cpu")})
+    return " / ".join(cpus) or "not recorded"
 
 
 def env_name(env: str) -> str:
@@ -229,7 +236,9 @@ def headline_markdown(runs: Runs) -> str:
 
 
 def summary_rst(rows: list[dict[str, Any]]) -> str:
-    header = ("run", "env", *SUCCESS_HEADER, "best median (at)", "train min / 100k steps", "train hours to ≥ 0.9")
+    header = (
+        "run", "env", *SUCCESS_HEADER, "best median (at)", "train min / 100k steps", "train hours to ≥ 0.9", "CPU"
+    )  # fmt: skip
     cells = [
         [
             f"``{row['method']}``",
@@ -238,6 +247,7 @@ def summary_rst(rows: list[dict[str, Any]]) -> str:
             f"{row['best_median']:.2f} ({steps_label(row['best_median_at'])})",
             "—" if row["train_minutes_per_100k"] is None else str(row["train_minutes_per_100k"]),
             "—" if row["train_hours_to_0_9"] is None else str(row["train_hours_to_0_9"]),
+            row["cpu"],
         ]
         for row in rows
     ]

@@ -43,6 +43,7 @@ snippet sampling, to ask what that setting does from a given point of a run, e.g
 import argparse
 import csv
 import json
+import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
@@ -57,6 +58,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 from sb3_sacx import SACX
 from sb3_sacx.checks import check_number
+from sb3_sacx.hardware import cpu_capabilities, describe
 from sb3_sacx.schedulers import make_scheduler
 from sb3_sacx.tasks import LUNAR_LANDER_TASKS, MOUNTAIN_CAR_TASKS, land_on_pad
 from sb3_sacx.wrappers import AuxTaskFn
@@ -343,6 +345,8 @@ def main() -> None:
         print(f"resuming {name} seed {args.seed} at {model.num_timesteps} steps")
     else:
         model = build_model(args, train_env)
+    # The machine beside its timings: the CPUs of this project's machines differ
+    cpu = describe(cpu_capabilities())
     evaluations = 0
     while model.num_timesteps < args.steps and (args.max_evals is None or evaluations < args.max_evals):
         next_eval = min((model.num_timesteps // args.eval_every + 1) * args.eval_every, args.steps)
@@ -358,6 +362,7 @@ def main() -> None:
         if isinstance(model, SACX) and args.head_episodes > 0:
             row.update(sacx_diagnostics(model, args))
         row["eval_time_s"] = time.perf_counter() - started
+        row["cpu"] = cpu
         append_row(csv_path, row)
         checkpoint.mkdir(parents=True, exist_ok=True)
         model.save(checkpoint / "model.zip")
@@ -399,24 +404,38 @@ def rows_up_to(path: Path, steps: int) -> list[dict[str, str]]:
     The CSV's rows up to ``steps`` (the checkpoint's), rewriting the file without any later row: a row is written
     before its checkpoint, so a run interrupted between the two has a row that its resumption will measure again.
     """
-    with open(path) as file:
-        rows = list(csv.DictReader(file))
+    columns, rows = read_rows(path)
     kept = [row for row in rows if int(row["steps"]) <= steps]
     if len(kept) < len(rows):
-        path.unlink()
-        for row in kept:
-            append_row(path, row)
+        write_rows(path, columns, kept)
     return kept
 
 
 def append_row(path: Path, row: dict[str, Any]) -> None:
+    """Add ``row`` to the CSV; a column the file lacks (a run resumed by a newer script) is added, blank before."""
+    columns, rows = read_rows(path) if path.exists() else ([], [])
+    columns += [key for key in row if key not in columns]
+    rows.append({key: round(value, 4) if isinstance(value, float) else value for key, value in row.items()})
+    write_rows(path, columns, rows)
+
+
+def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The CSV's columns and rows."""
+    with open(path) as file:
+        reader = csv.DictReader(file)
+        rows = list(reader)
+        return list(reader.fieldnames or []), rows
+
+
+def write_rows(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    """Write the CSV whole, through a temporary file, so that an interruption never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    exists = path.exists()
-    with open(path, "a", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(row))
-        if not exists:
-            writer.writeheader()
-        writer.writerow({key: round(value, 4) if isinstance(value, float) else value for key, value in row.items()})
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(temporary, path)
 
 
 if __name__ == "__main__":

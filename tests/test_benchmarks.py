@@ -31,17 +31,22 @@ def test_learning_benchmark_resumes_and_is_inspectable(tmp_path: Path) -> None:
     ]  # fmt: skip
     run_script("sparse_lunar_lander.py", *common, "--steps", "300")
     csv_path = tmp_path / "results" / "continuous" / "sacx" / "seed3.csv"
-    # An interruption between an evaluation's row and its checkpoint leaves a row the checkpoint has not reached
+    # Rows as an earlier script wrote them (no cpu column), and an interruption between an evaluation's row and its
+    # checkpoint, which leaves a row the checkpoint has not reached
     with open(csv_path) as file:
-        interrupted = list(csv.DictReader(file))[-1]
-    with open(csv_path, "a", newline="") as file:
-        csv.DictWriter(file, fieldnames=list(interrupted)).writerow({**interrupted, "steps": 450, "success_rate": 9.9})
+        written = [{key: value for key, value in row.items() if key != "cpu"} for row in csv.DictReader(file)]
+    with open(csv_path, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(written[0]))
+        writer.writeheader()
+        writer.writerows([*written, {**written[-1], "steps": 450, "success_rate": 9.9}])
     resumed = run_script("sparse_lunar_lander.py", *common, "--steps", "450")
     assert "resuming sacx seed 3 at 300 steps" in resumed
 
     with open(csv_path) as file:
         rows = list(csv.DictReader(file))
     assert [int(row["steps"]) for row in rows] == [150, 300, 450]
+    # The CPU beside the timings, from the resumed run on
+    assert [row["cpu"] for row in rows][:2] == ["", ""] and "AVX2" in rows[2]["cpu"]
     assert all(0.0 <= float(row["success_rate"]) <= 1.0 for row in rows)
     assert float(rows[2]["wall_time_s"]) > float(rows[1]["wall_time_s"])
 

@@ -69,6 +69,9 @@ def test_headline_medians_spread_and_first_step_at_target(generated: Path) -> No
     assert list(sacx["curve_median"]) == [0.0, 0.5, 0.9, 0.9]
     # Seeds first at 0.9 after 180, 120 and 240 s of training: the median seed's time
     assert sacx["train_hours_to_0_9"] == round(180 / 3600, 2)
+    assert sacx["cpu"] == "not recorded"
+    recorded = {0: [dict(cpu="AMD EPYC; AVX2 yes; torch kernels AVX2")], 1: [dict(cpu=""), dict(cpu="Xeon; AVX2 yes")]}
+    assert plot_results.cpus_of(recorded) == "AMD EPYC; AVX2 yes / Xeon; AVX2 yes"
     assert (sacx["success_median"], sacx["success_min"], sacx["success_max"]) == (0.9, 0.8, 1.0)
     # Seeds that stopped early: the row is at the last step all of them reached
     sac = rows[("SparseMountainCarContinuous-v0", "SB3 SAC")]
