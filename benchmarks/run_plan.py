@@ -34,8 +34,6 @@ from sparse_lunar_lander import ENVS, RESULTS, parse_args
 BENCHMARK = Path(__file__).parent / "sparse_lunar_lander.py"
 # The main intention acts at least half the time (0.58 with SAC-U's share of the rest, K = 6): SPEC §8's floor
 MAIN_FLOOR = '{"scheduler_kwargs": {"min_main_probability": 0.5}}'
-# The main intention acts at least half the time (0.58 with SAC-U's share of the rest, K = 6): SPEC §8's floor
-MAIN_FLOOR = '{"scheduler_kwargs": {"min_main_probability": 0.5}}'
 # SPEC section 7's three methods, and the levers tried on the auxiliaries' cost, by run name, as benchmark arguments
 METHODS = {
     "sacx-defaults": ("--algo", "sacx", "--variant", "sacx-defaults"),
