@@ -231,11 +231,11 @@ def test_sampler_search_space_and_merge() -> None:
         assert hyperparams["gradient_steps"] == hyperparams["train_freq"]
         assert 0.97 <= hyperparams["gamma"] < 1
         assert 0 <= hyperparams["retrace_lambda"] <= 1
-        if hyperparams["scheduler"] == "sac-q":
-            assert set(hyperparams["scheduler_kwargs"]) == {"epsilon", "temperature"}
-        else:
-            # SAC-U takes no SAC-Q options
-            assert hyperparams["scheduler_kwargs"] is None
+        # Either scheduler takes the floor on the main intention's share; SAC-U takes no SAC-Q options
+        expected = {"epsilon", "temperature", "min_main_probability"} if hyperparams["scheduler"] == "sac-q" else set()
+        assert set(hyperparams["scheduler_kwargs"]) == expected | {"min_main_probability"}
+        assert hyperparams["scheduler_kwargs"]["min_main_probability"] in (0.0, 0.25, 0.5, 0.75)
+        SACX("MlpPolicy", "SparseMountainCarContinuous-v0", **{**hyperparams, "buffer_size": 1_000})
         for key in ("learning_rate", "buffer_size", "tau", "learning_starts", "schedule_period"):
             assert key in hyperparams
     assert seen_schedulers == {"sac-u", "sac-q"}
@@ -253,12 +253,12 @@ def test_sampler_leaves_pinned_values_alone() -> None:
 
 def test_converter_rebuilds_a_trial() -> None:
     params = {"one_minus_gamma": 0.01, "batch_size_pow": 6, "net_arch": "small", "scheduler": "sac-q", "sacq_temperature": 0.1}
-    assert convert_sacx_params(params) == {
+    assert convert_sacx_params({**params, "min_main_probability": 0.25}) == {
         "gamma": 0.99,
         "batch_size": 64,
         "policy_kwargs": {"net_arch": [64, 64]},
         "scheduler": "sac-q",
-        "scheduler_kwargs": {"temperature": 0.1},
+        "scheduler_kwargs": {"temperature": 0.1, "min_main_probability": 0.25},
     }
 
 

@@ -50,6 +50,7 @@ SEARCHED_KEYS: dict[str, tuple[str, ...]] = {
     "scheduler": ("scheduler",),
     "schedule_period": ("schedule_period",),
     "sacq_temperature": ("scheduler_kwargs.temperature",),
+    "min_main_probability": ("scheduler_kwargs.min_main_probability",),
 }
 
 
@@ -70,6 +71,8 @@ _SEARCH_SPACE: dict[str, Callable[["optuna.Trial"], Any]] = {
     "scheduler": lambda trial: trial.suggest_categorical("scheduler", list(SCHEDULERS)),
     # A LunarLander landing takes 200-250 steps (SPEC §8); Pendulum's episodes last 200
     "schedule_period": lambda trial: trial.suggest_categorical("schedule_period", [50, 100, 250, 500]),
+    # A floor on the main intention's share of acting, for either scheduler (SPEC §8's open idea)
+    "min_main_probability": lambda trial: trial.suggest_categorical("min_main_probability", [0.0, 0.25, 0.5, 0.75]),
 }
 
 
@@ -104,7 +107,8 @@ def sample_sacx_params(
 
     Searches SAC's usual knobs (learning rate, batch and buffer size, gamma, tau, train frequency with
     as many gradient steps, warm-up length, network size) and SAC-X's own (Retrace snippet length and
-    lambda, scheduler, schedule period and, for SAC-Q, its softmax temperature).
+    lambda, scheduler, schedule period, the floor on the main intention's share of acting and, for SAC-Q, its softmax
+    temperature).
 
     :param trial: The Optuna trial.
     :param n_actions: Action dimension (unused, part of rl-zoo3's signature).
@@ -145,7 +149,8 @@ def convert_sacx_params(
     rl-zoo3's ``HYPERPARAMS_CONVERTER`` entry: rl-zoo3 calls it with a stored trial's ``params``.
 
     :param sampled_params: Raw trial parameters: ``one_minus_gamma``, ``batch_size_pow``, ``net_arch``
-        (a key of :data:`NET_ARCH`), ``sacq_temperature`` and SACX argument names; any may be missing.
+        (a key of :data:`NET_ARCH`), ``sacq_temperature``, ``min_main_probability`` (both into ``scheduler_kwargs``)
+        and SACX argument names; any may be missing.
     :param base_hyperparams: Hyperparameters the result is applied over. Its ``policy_kwargs`` and
         ``scheduler_kwargs`` (dicts) are merged with the sampled entries, and ``batch_size`` is kept
         ``>= retrace_steps`` counting its values for what was not sampled.
@@ -169,10 +174,13 @@ def convert_sacx_params(
         hyperparams["policy_kwargs"] = policy_kwargs
 
     temperature = hyperparams.pop("sacq_temperature", None)
-    if "scheduler" in hyperparams or temperature is not None:
+    main_floor = hyperparams.pop("min_main_probability", None)
+    if "scheduler" in hyperparams or temperature is not None or main_floor is not None:
         scheduler_kwargs = dict(_as_dict(base.get("scheduler_kwargs"), "scheduler_kwargs"))
         if temperature is not None:
             scheduler_kwargs["temperature"] = temperature
+        if main_floor is not None:
+            scheduler_kwargs["min_main_probability"] = main_floor
         if hyperparams.get("scheduler", base.get("scheduler", _DEFAULT_SCHEDULER)) == "sac-u":
             for key in SACQ_ONLY_KWARGS:
                 scheduler_kwargs.pop(key, None)
