@@ -9,6 +9,8 @@ Every number in those tables comes from the CSVs through this script; nothing is
 - ``docs/_generated/headline.rst``: the headline comparison (SPEC section 7), one row per env and method: SACX with its
   defaults, SACX with the main task only and SB3's baseline (SAC for Box actions, DQN for Discrete ones), each taken
   from the candidate run folders of :data:`HEADLINE` (see :func:`headline_runs`), and named in its row;
+- ``docs/_generated/pays.rst``: per env, whether the auxiliary tasks pay: SACX's defaults minus its main-task-only
+  ablation (the headline's runs), median success at every evaluation both reached (also under the README's table);
 - ``docs/_generated/summary.rst``: one row per run (every variant and ablation) at the last step all its seeds reached;
 - ``docs/_generated/envs.rst``: per env, the headline runs' median success (min to max over seeds) at every evaluation,
   every run's per-seed curve and the env's plots;
@@ -206,6 +208,64 @@ def success_cells(row: dict[str, Any]) -> list[str]:
     ]
 
 
+# Issue "Auxiliaries that pay": SACX's defaults against its main-task-only ablation, median over seeds at every budget
+PAYS_HEADER = (
+    "env",
+    "runs",
+    "evaluations",
+    "defaults minus main only: worst (at)",
+    "best (at)",
+    "never worse",
+    "better by ≥ 0.3",
+)
+CLEARLY_BETTER = 0.3
+
+
+def auxiliaries_pay(runs: Runs, env: str) -> Optional[dict[str, Any]]:
+    """
+    The difference of median success, SACX's defaults minus its main-task-only ablation (the headline's runs), at the
+    evaluations both reached: its worst and best, whether it is never negative, and where it first reaches
+    :data:`CLEARLY_BETTER`. None where the env lacks either run.
+    """
+    chosen = dict(headline_runs(runs, env))
+    defaults, main_only = chosen.get(HEADLINE[0][0]), chosen.get(HEADLINE[1][0])
+    if defaults is None or main_only is None:
+        return None
+    curves = [summarise_run(runs[(env, run)]) for run in (defaults, main_only)]
+    steps, with_aux, without = np.intersect1d(curves[0]["curve_steps"], curves[1]["curve_steps"], return_indices=True)
+    if not len(steps):
+        return None
+    difference = curves[0]["curve_median"][with_aux] - curves[1]["curve_median"][without]
+    clearly = steps[difference >= CLEARLY_BETTER - 1e-9]
+    return dict(
+        env=env_name(env),
+        runs=(defaults, main_only),
+        evaluations=len(steps),
+        worst=float(difference.min()),
+        worst_at=int(steps[difference.argmin()]),
+        best=float(difference.max()),
+        best_at=int(steps[difference.argmax()]),
+        never_worse=bool((difference >= -1e-9).all()),
+        clearly_better_at=int(clearly[0]) if len(clearly) else None,
+    )
+
+
+def pays_cells(row: dict[str, Any], code: str) -> list[str]:
+    return [
+        f"{code}{row['env']}{code}",
+        " vs ".join(f"{code}{run}{code}" for run in row["runs"]),
+        str(row["evaluations"]),
+        f"{row['worst']:+.2f} ({steps_label(row['worst_at'])})",
+        f"{row['best']:+.2f} ({steps_label(row['best_at'])})",
+        "yes" if row["never_worse"] else "no",
+        f"yes, from {steps_label(row['clearly_better_at'])}" if row["clearly_better_at"] is not None else "no",
+    ]
+
+
+def pays_rows(runs: Runs) -> list[dict[str, Any]]:
+    return [row for row in (auxiliaries_pay(runs, env) for env in envs_of(runs)) if row is not None]
+
+
 def headline_cells(row: dict[str, Any], code: str) -> list[str]:
     return [f"{code}{row['env']}{code}", row["method"], f"{code}{row['run']}{code}", *success_cells(row)]
 
@@ -231,8 +291,20 @@ def headline_rst(runs: Runs) -> str:
 
 
 def headline_markdown(runs: Runs) -> str:
+    """The headline table, then whether the auxiliaries pay (SACX's defaults against its main-task-only ablation)."""
     rows = [headline_cells(row, "`") for row in headline_rows(runs)]
-    return markdown_table(HEADLINE_HEADER, rows)
+    pays = [pays_cells(row, "`") for row in pays_rows(runs)]
+    return markdown_table(HEADLINE_HEADER, rows) + "\n" + PAYS_INTRO + "\n\n" + markdown_table(PAYS_HEADER, pays)
+
+
+PAYS_INTRO = (
+    "Do the auxiliary tasks pay? SACX's defaults minus SACX with the main task only, median success over seeds, at the "
+    "evaluations both runs reached:"
+)
+
+
+def pays_rst(runs: Runs) -> str:
+    return rst_table(PAYS_HEADER, [pays_cells(row, "``") for row in pays_rows(runs)])
 
 
 def summary_rst(rows: list[dict[str, Any]]) -> str:
@@ -404,6 +476,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     write_summary_csv(rows, args.results_dir / "summary.csv")
     args.generated_dir.mkdir(parents=True, exist_ok=True)
     (args.generated_dir / "headline.rst").write_text(headline_rst(runs))
+    (args.generated_dir / "pays.rst").write_text(pays_rst(runs))
     (args.generated_dir / "summary.rst").write_text(summary_rst(rows))
     (args.generated_dir / "envs.rst").write_text(envs_rst(runs, args.results_dir))
     args.readme.write_text(replace_between_markers(args.readme.read_text(), headline_markdown(runs)))

@@ -17,6 +17,7 @@ CURVES = {
     ("mountaincar", "sacx-defaults"): {0: [0.0, 0.5, 0.9, 1.0], 1: [0.0, 1.0, 0.95, 0.8], 2: [0.0, 0.2, 0.4, 0.9]},
     ("mountaincar", "sacx"): {0: [0.0, 0.0, 0.0, 0.0]},  # superseded by sacx-defaults in the headline
     ("mountaincar", "sac"): {0: [0.0, 0.0, 0.0], 1: [0.0, 0.1, 0.2, 0.3]},  # seed 0 stopped at 30 steps
+    ("mountaincar", "sacx-main-only"): {0: [0.0, 0.0, 0.5, 1.0]},
     ("discrete", "sacx"): {3: [0.1, 0.2, 0.3, 0.4]},
     ("discrete", "sacx-bf16-main-only"): {3: [0.5, 0.9, 0.9, 1.0]},
     ("discrete", "sacx-main-only"): {3: [0.0, 0.0]},  # newer, but behind: the headline keeps sacx-bf16-main-only
@@ -60,6 +61,7 @@ def test_headline_medians_spread_and_first_step_at_target(generated: Path) -> No
         ("SparseLunarLander-v0", "SACX, main task only"),
         ("SparseLunarLander-v0", "SB3 DQN"),
         ("SparseMountainCarContinuous-v0", "SACX (defaults)"),
+        ("SparseMountainCarContinuous-v0", "SACX, main task only"),
         ("SparseMountainCarContinuous-v0", "SB3 SAC"),
     ]
     sacx = rows[("SparseMountainCarContinuous-v0", "SACX (defaults)")]
@@ -90,7 +92,7 @@ def test_generated_files(generated: Path) -> None:
     assert "| SB3 SAC | `sac` | 2 | 30 | 0.10 | 0.00 to 0.20 | not reached |" in readme
 
     headline = (generated / "gen" / "headline.rst").read_text()
-    assert headline.startswith(".. list-table::") and headline.count("   * - ") == 1 + 5
+    assert headline.startswith(".. list-table::") and headline.count("   * - ") == 1 + 6
     summary = (generated / "gen" / "summary.rst").read_text()
     assert "``sacx-ablation``" in summary and "1.00 (10)" in summary  # best median, first reached at 10 steps
     envs = (generated / "gen" / "envs.rst").read_text()
@@ -102,6 +104,28 @@ def test_generated_files(generated: Path) -> None:
     assert len(summary_rows) == len(CURVES)
     minutes = {row["method"]: row["train_minutes_per_100k"] for row in summary_rows}
     assert minutes["dqn"] == str(round(240 / 40 * 100_000 / 60, 1))
+
+
+def test_whether_the_auxiliaries_pay(generated: Path) -> None:
+    runs = plot_results.load_runs(generated / "results")
+    rows = {row["env"]: row for row in plot_results.pays_rows(runs)}
+    # Medians 0.0, 0.5, 0.9, 0.9 against 0.0, 0.0, 0.5, 1.0
+    mountaincar = rows["SparseMountainCarContinuous-v0"]
+    assert mountaincar["runs"] == ("sacx-defaults", "sacx-main-only") and mountaincar["evaluations"] == 4
+    assert (mountaincar["worst"], mountaincar["worst_at"]) == (pytest.approx(-0.1), 40)
+    assert (mountaincar["best"], mountaincar["best_at"]) == (0.5, 20)
+    assert not mountaincar["never_worse"] and mountaincar["clearly_better_at"] == 20
+    # 0.1, 0.2, 0.3, 0.4 against 0.5, 0.9, 0.9, 1.0 (sacx-main-only is behind: sacx-bf16-main-only is the headline's)
+    discrete = rows["SparseLunarLander-v0"]
+    assert discrete["runs"] == ("sacx", "sacx-bf16-main-only")
+    assert discrete["best"] == pytest.approx(-0.4) and discrete["clearly_better_at"] is None
+    readme = (generated / "README.md").read_text()
+    assert (
+        "| `SparseMountainCarContinuous-v0` | `sacx-defaults` vs `sacx-main-only` | 4 | -0.10 (40) | +0.50 (20) | no "
+        in readme
+    )
+    assert "| yes, from 20 |" in readme
+    assert "``sacx`` vs ``sacx-bf16-main-only``" in (generated / "gen" / "pays.rst").read_text()
 
 
 @pytest.mark.parametrize(
