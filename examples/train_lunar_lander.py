@@ -22,6 +22,7 @@ from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_sacx import SACX
+from sb3_sacx.hardware import cpu_capabilities, describe
 
 # Seeds of the evaluation episodes, far from those of the training episodes
 EVAL_SEED = 1_000_000
@@ -58,7 +59,8 @@ class ResumableProgress(BaseCallback):
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         self.model.save(self.checkpoint_dir / "model.zip")
         self.model.save_replay_buffer(self.checkpoint_dir / "replay_buffer.pkl")
-        progress.update(steps=self.num_timesteps, trained_seconds=self.elapsed())
+        # The CPU beside the time: the time to a landing agent depends on it (SPEC section 7)
+        progress.update(steps=self.num_timesteps, trained_seconds=self.elapsed(), cpu=describe(cpu_capabilities()))
         (self.checkpoint_dir / "progress.json").write_text(json.dumps(progress, indent=2))
         return True
 
@@ -80,6 +82,7 @@ def main() -> None:
     args = parser.parse_args()
 
     env_id = "SparseLunarLander-v0" if args.discrete else "SparseLunarLanderContinuous-v0"
+    print(f"CPU: {describe(cpu_capabilities())}")
     checkpoint_dir = args.checkpoint_dir or Path("runs", "train_lunar_lander", env_id, f"seed{args.seed}")
     progress = load_progress(checkpoint_dir)
     if (checkpoint_dir / "model.zip").exists():

@@ -24,6 +24,8 @@ def test_main_job_checkpoints_at_each_evaluation_and_resumes(tmp_path: Path) -> 
     assert "    150 steps" in first and "    300 steps" in first
     progress = json.loads((tmp_path / "checkpoint" / "progress.json").read_text())
     assert progress["steps"] == 300 and progress["trained_seconds"] > 0
+    # The CPU named beside the time, as SPEC section 7 asks of the time to a landing agent
+    assert "CPU: " in first and "AVX2" in progress["cpu"]
     resumed = train(tmp_path, 450)
     assert "resuming from" in resumed and "300 steps" in resumed
     assert "    450 steps" in resumed and "    150 steps" not in resumed
