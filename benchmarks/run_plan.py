@@ -164,7 +164,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args.list:
         for planned in plan:
             where = status(planned, args.results_dir, args.checkpoint_dir)
-            print(f"{planned.env:<12} {planned.run:<15} seed {planned.seed}  {where}")
+            print(f"{planned.env:<12} {planned.run:<20} seed {planned.seed}  {where}")
         return
     trained = run_lane(plan, args.results_dir, args.checkpoint_dir, extra, dry_run=args.dry_run)
     print(f"=== lane done: {len(trained)} runs" + (" (dry run)" if args.dry_run else ""), flush=True)
