@@ -4,8 +4,10 @@ SparseLunarLanderContinuous-v0, in one process, with the same network, batch siz
 stated beside the CPU's capabilities.
 
     OMP_NUM_THREADS=1 python benchmarks/throughput.py --steps 2000 --repeats 3
+    python benchmarks/throughput.py --steps 2000 --repeats 3 --threads 1 2   # each thread count in turn
 
-Each repeat times SAC, then every row of ``SACX_ROWS``; a row's ratio is its rate over SAC's in the same repeat, and the
+Each repeat times SAC, then every row of ``SACX_ROWS``; a row's ratio is its rate over SAC's in the same repeat (at the
+same thread count), and the
 table shows the median over repeats with the spread of the ratios, and the ratio of steps per second of the process's
 CPU time (less disturbed by other jobs on the machine). Rows with ``mixed_precision=True`` are skipped on a device that
 emulates bfloat16 (many times slower) unless ``--emulated-bf16``. Prints the table and writes
@@ -101,15 +103,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000, help="timed training steps per run")
     parser.add_argument("--warmup", type=int, default=1000, help="untimed steps before timing (fills the buffer)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of SAC and of each row, interleaved; the median counts")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, or OMP_NUM_THREADS)")
+    parser.add_argument(
+        "--threads", type=int, nargs="+", default=None, help="torch thread counts, each timed (default: torch's own)"
+    )
     parser.add_argument("--emulated-bf16", action="store_true", help="time mixed_precision rows without native bfloat16")
     parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where throughput.csv and .png go")
     args = parser.parse_args()
-    if args.threads is not None:
-        th.set_num_threads(args.threads)
-    capabilities = cpu_capabilities()
-    cpu = describe(capabilities)
-    print(cpu, flush=True)
 
     rows: dict[str, Optional[dict[str, Any]]] = {"SAC": None}
     for name, kwargs in SACX_ROWS.items():
@@ -117,6 +116,40 @@ def main() -> None:
             print(f"{name}: skipped, bfloat16 is emulated on this device (--emulated-bf16 times it anyway)", flush=True)
         else:
             rows[name] = kwargs
+    thread_counts = args.threads or [th.get_num_threads()]
+    results = []
+    for threads in thread_counts:
+        th.set_num_threads(threads)
+        results += time_rows(rows, args)
+    cpu = describe({**cpu_capabilities(), "threads": ", ".join(map(str, thread_counts))})
+    print(f"\n{cpu}\n{args.steps} timed steps, median of {args.repeats} interleaved repeats")
+    print(
+        f"{'variant':32s} {'threads':>7s} {'steps/s':>8s} {'ms/grad step':>13s} {'ratio to SAC':>13s} {'(min-max)':>12s} "
+        f"{'CPU time':>9s}"
+    )
+    for row in results:
+        spread = f"{row['ratio_min']:.2f}-{row['ratio_max']:.2f}"
+        print(
+            f"{row['variant']:32s} {row['threads']:7d} {row['steps_per_second']:8.1f} {row['ms_per_gradient_step']:13.1f} "
+            f"{row['ratio_to_sac']:13.3f} {spread:>12s} {row['cpu_time_ratio_to_sac']:9.3f}"
+        )
+
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    with open(args.results_dir / "throughput.csv", "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(results[0]))
+        writer.writeheader()
+        writer.writerows(results)
+    plot(results, cpu, args.results_dir / "throughput.png")
+
+
+def time_rows(rows: dict[str, Optional[dict[str, Any]]], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """
+    Time SAC and every SACX row at torch's current thread count, ``args.repeats`` times interleaved.
+
+    :return: a result row per variant: medians over repeats, ratios to SAC in the same repeat, the CPU beside them.
+    """
+    capabilities = cpu_capabilities()
+    print(describe(capabilities), flush=True)
     rates: dict[str, list[float]] = {name: [] for name in rows}
     step_ms: dict[str, list[float]] = {name: [] for name in rows}
     ratios: dict[str, list[float]] = {name: [] for name in rows}
@@ -129,8 +162,7 @@ def main() -> None:
             step_ms[name].append(ms)
             ratios[name].append(rate / rates["SAC"][-1])
             print(f"{name:32s} {rate:7.1f} steps/s {ms:7.1f} ms/gradient step", flush=True)
-
-    results = [
+    return [
         dict(
             variant=name,
             steps_per_second=round(statistics.median(rates[name]), 1),
@@ -145,21 +177,6 @@ def main() -> None:
         )
         for name in rows
     ]
-    print(f"\n{cpu}\n{args.steps} timed steps, median of {args.repeats} interleaved repeats")
-    print(f"{'variant':32s} {'steps/s':>8s} {'ms/grad step':>13s} {'ratio to SAC':>13s} {'(min-max)':>12s} {'CPU time':>9s}")
-    for row in results:
-        spread = f"{row['ratio_min']:.2f}-{row['ratio_max']:.2f}"
-        print(
-            f"{row['variant']:32s} {row['steps_per_second']:8.1f} {row['ms_per_gradient_step']:13.1f} "
-            f"{row['ratio_to_sac']:13.3f} {spread:>12s} {row['cpu_time_ratio_to_sac']:9.3f}"
-        )
-
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    with open(args.results_dir / "throughput.csv", "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(results[0]))
-        writer.writeheader()
-        writer.writerows(results)
-    plot(results, cpu, args.results_dir / "throughput.png")
 
 
 def plot(results: list[dict[str, Any]], cpu: str, path: Path) -> None:
@@ -174,8 +191,9 @@ def plot(results: list[dict[str, Any]], cpu: str, path: Path) -> None:
         [row["ratio_to_sac"] - row["ratio_min"] for row in results],
         [row["ratio_max"] - row["ratio_to_sac"] for row in results],
     ]
+    labels = [f"{row['variant']}, {row['threads']} thread{'s' * (row['threads'] > 1)}" for row in results]
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.45 * len(results)))
-    ax.barh([row["variant"] for row in results], ratios, xerr=spread, capsize=3)
+    ax.barh(labels, ratios, xerr=spread, capsize=3)
     ax.axvline(1.0, color="k", lw=0.8)
     ax.set_xlabel("env steps/s relative to SB3 SAC (same run; median and range over repeats)")
     ax.set_title(cpu, fontsize=7)
