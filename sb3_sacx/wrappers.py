@@ -132,10 +132,11 @@ class AuxRewardWrapper(gym.Wrapper):
         Reset the wrapped env and remember its first observation.
 
         :param seed: Seed for the wrapped env.
-        :param options: Options for the wrapped env.
+        :param options: Options for the wrapped env, passed on only when given, as SB3's ``DummyVecEnv`` does: some
+            envs' ``reset`` takes no ``options``.
         :return: The wrapped env's ``(obs, info)``.
         """
-        obs, info = self.env.reset(seed=seed, options=options)
+        obs, info = self.env.reset(seed=seed, **({} if options is None else {"options": options}))
         self._remember(obs)
         self._episode_step = 0
         return obs, info

@@ -10,7 +10,7 @@ from gymnasium import spaces
 from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.envs import FakeImageEnv, SimpleMultiObsEnv
+from stable_baselines3.common.envs import FakeImageEnv, IdentityEnvBox, SimpleMultiObsEnv
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.noise import NormalActionNoise
@@ -336,6 +336,15 @@ def test_defaults_learn_from_the_start_of_a_short_run_as_sac_does() -> None:
     assert model.learning_starts == SAC("MlpPolicy", "Pendulum-v1").learning_starts == 100
     model.learn(300)
     assert model._n_updates == 200
+
+
+@pytest.mark.parametrize("one_step", [dict(retrace_steps=1), dict(retrace_lambda=0.0)])
+def test_one_step_targets_learn_sb3s_dense_identity_task_in_sacs_budget(one_step: dict) -> None:
+    # SB3's test_identity.py::test_continuous with SACX in SAC's place, with the dense-reward advice of the docs
+    env = AuxRewardWrapper(IdentityEnvBox(eps=0.5), {"zero": zero})
+    kwargs = dict(policy_kwargs=dict(net_arch=[64, 64]), seed=0, gamma=0.95, learning_rate=1e-3)
+    model = SACX("MlpPolicy", env, **kwargs, **one_step).learn(400)
+    evaluate_policy(model, env, n_eval_episodes=20, reward_threshold=90, warn=False)
 
 
 def test_set_env_checks_the_tasks() -> None:

@@ -235,6 +235,21 @@ def test_dummy_vec_env() -> None:
     check_vec_env(vec_env)
 
 
+class ResetWithoutOptions(gym.Wrapper):
+    """An env whose ``reset`` takes a seed only, as some older envs (and one of SB3's tests) have it."""
+
+    def reset(self, seed: Any = None) -> tuple[Any, dict[str, Any]]:  # type: ignore[override]
+        return self.env.reset(seed=seed)
+
+
+def test_options_are_passed_on_only_when_given() -> None:
+    env = AuxRewardWrapper(ResetWithoutOptions(gym.make("CartPole-v1")), TASKS)
+    obs, _ = env.reset(seed=0)  # as DummyVecEnv resets: no options
+    assert env.observation_space.contains(obs)
+    with pytest.raises(TypeError, match="options"):
+        env.reset(seed=0, options={"low": -0.1})
+
+
 def test_subproc_vec_env() -> None:
     vec_env = make_vec_env(
         "CartPole-v1",
