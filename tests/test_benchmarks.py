@@ -159,3 +159,13 @@ def test_throughput_benchmark_states_the_cpu(tmp_path: Path) -> None:
         assert "SACX defaults" in [row["variant"] for row in at]
     assert all(row["avx512_bf16"] in ("True", "False") and row["model"] for row in rows)
     assert (tmp_path / "throughput.png").is_file()
+
+
+def test_dense_identity_benchmark_writes_a_row_per_setting_and_seed(tmp_path: Path) -> None:
+    output = run_script("dense_identity.py", "--steps", "120", "--seeds", "0", "--results-dir", str(tmp_path))
+    assert "retrace_steps=1" in output
+    with open(tmp_path / "dense_identity.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["setting"] for row in rows] == ["defaults", "retrace_steps=1", "retrace_lambda=0", "main_reward_scale=1.0"]
+    assert all(0.0 <= float(row["mean_reward"]) <= 100.0 and row["steps"] == "120" for row in rows)
+    assert (tmp_path / "dense_identity.png").is_file()
