@@ -92,7 +92,7 @@ def summarise_run(seeds: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
     median = np.median(success, axis=0)
     reached = steps[median >= TARGET]
     minutes_per_100k = None
-    if all("wall_time_s" in rows[0] for rows in seeds.values()):
+    if has_wall_times(seeds):
         minutes_per_100k = round(float(np.median(aligned(seeds, "wall_time_s")[1][:, -1]) / steps[-1] * 100_000 / 60), 1)
     return dict(
         steps=int(steps[-1]),
@@ -119,11 +119,16 @@ def hours_to_target(seeds: dict[int, list[dict[str, Any]]]) -> Optional[float]:
     excluded) to a seed's first evaluation at :data:`TARGET` or more, a seed that never got there counting as last;
     None where the median seed never got there or a run has no times.
     """
-    if not all("wall_time_s" in rows[0] for rows in seeds.values()):
+    if not has_wall_times(seeds):
         return None
     times = [next((row["wall_time_s"] for row in rows if row["success_rate"] >= TARGET), np.inf) for rows in seeds.values()]
     median = float(np.median(times))
     return round(median / 3600, 2) if np.isfinite(median) else None
+
+
+def has_wall_times(seeds: dict[int, list[dict[str, Any]]]) -> bool:
+    """Whether every seed of a run recorded its training time."""
+    return all("wall_time_s" in rows[0] for rows in seeds.values())
 
 
 def cpus_of(seeds: dict[int, list[dict[str, Any]]]) -> str:
@@ -398,14 +403,15 @@ def plot(runs: Runs, results: Path) -> None:
     import matplotlib.pyplot as plt
 
     for env in envs_of(runs):
-        chosen = {run for _, run in headline_runs(runs, env)}
+        headline = headline_runs(runs, env)
+        chosen = {run for _, run in headline}
         env_runs = [(run, seeds) for (run_env, run), seeds in sorted(runs.items()) if run_env == env]
         baselines = [(run, seeds) for run, seeds in env_runs if run in chosen]
         variants = [(run, seeds) for run, seeds in env_runs if run not in chosen]
         save_success_plot(baselines, env_name(env), results / f"success_{env}.png")
         if variants:
             # Against the defaults, in a plot of their own so that the comparison with the baseline stays legible
-            defaults = headline_runs(runs, env)[0][1] if headline_runs(runs, env) else None
+            defaults = headline[0][1] if headline else None
             reference = [(run, seeds) for run, seeds in baselines if run == defaults]
             save_success_plot(
                 reference + variants, f"{env_name(env)}: variants and ablations", results / f"success_{env}_variants.png"
@@ -479,8 +485,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     (args.generated_dir / "pays.rst").write_text(pays_rst(runs))
     (args.generated_dir / "summary.rst").write_text(summary_rst(rows))
     (args.generated_dir / "envs.rst").write_text(envs_rst(runs, args.results_dir))
-    args.readme.write_text(replace_between_markers(args.readme.read_text(), headline_markdown(runs)))
-    print(headline_markdown(runs))
+    readme_tables = headline_markdown(runs)
+    args.readme.write_text(replace_between_markers(args.readme.read_text(), readme_tables))
+    print(readme_tables)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ the Discrete lander, and the fourth and fifth continuous seeds.
 """
 
 import argparse
-import csv
 import fcntl
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from sparse_lunar_lander import ENVS, RESULTS, parse_args
+from sparse_lunar_lander import ENVS, RESULTS, parse_args, read_rows
 
 BENCHMARK = Path(__file__).parent / "sparse_lunar_lander.py"
 # The main intention acts at least half the time (0.58 with SAC-U's share of the rest, K = 6): SPEC §8's floor
@@ -85,10 +84,7 @@ PLAN: tuple[PlannedRun, ...] = (
 def steps_reached(planned: PlannedRun, results: Path) -> int:
     """The steps of the run's last evaluation, 0 before its first."""
     path = planned.csv_path(results)
-    if not path.exists():
-        return 0
-    with open(path) as file:
-        rows = list(csv.DictReader(file))
+    rows = read_rows(path)[1] if path.exists() else []
     return int(rows[-1]["steps"]) if rows else 0
 
 

@@ -392,9 +392,8 @@ def branch(args: argparse.Namespace, checkpoint: Path, csv_path: Path) -> None:
     checkpoint.mkdir(parents=True, exist_ok=True)
     model.save(checkpoint / "model.zip")
     shutil.copyfile(source_checkpoint / "replay_buffer.pkl", checkpoint / "replay_buffer.pkl")
-    with open(args.results_dir / args.env / args.branch_from / f"seed{args.seed}.csv") as file:
-        rows = [row for row in csv.DictReader(file) if int(row["steps"]) <= model.num_timesteps]
-    for row in rows:
+    _, source_rows = read_rows(args.results_dir / args.env / args.branch_from / f"seed{args.seed}.csv")
+    for row in (row for row in source_rows if int(row["steps"]) <= model.num_timesteps):
         append_row(csv_path, {**row, "variant": run_name(args)})
     print(f"{run_name(args)} seed {args.seed} branches from {args.branch_from} at {model.num_timesteps} steps")
 

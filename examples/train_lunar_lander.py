@@ -36,12 +36,14 @@ class ResumableProgress(BaseCallback):
     the model, its replay buffer and that time, so that an interrupted run resumes where it stopped.
 
     :param checkpoint_dir: where the checkpoint goes.
+    :param cpu: the CPU that trains (:func:`sb3_sacx.hardware.describe`), recorded beside the training time.
     :param trained_seconds: training time of the earlier invocations of this run.
     """
 
-    def __init__(self, checkpoint_dir: Path, trained_seconds: float = 0.0) -> None:
+    def __init__(self, checkpoint_dir: Path, cpu: str, trained_seconds: float = 0.0) -> None:
         super().__init__()
         self.checkpoint_dir = checkpoint_dir
+        self.cpu = cpu
         self.trained_seconds = trained_seconds
         self.started = time.perf_counter()
 
@@ -60,7 +62,7 @@ class ResumableProgress(BaseCallback):
         self.model.save(self.checkpoint_dir / "model.zip")
         self.model.save_replay_buffer(self.checkpoint_dir / "replay_buffer.pkl")
         # The CPU beside the time: the time to a landing agent depends on it (SPEC section 7)
-        progress.update(steps=self.num_timesteps, trained_seconds=self.elapsed(), cpu=describe(cpu_capabilities()))
+        progress.update(steps=self.num_timesteps, trained_seconds=self.elapsed(), cpu=self.cpu)
         (self.checkpoint_dir / "progress.json").write_text(json.dumps(progress, indent=2))
         return True
 
@@ -82,7 +84,8 @@ def main() -> None:
     args = parser.parse_args()
 
     env_id = "SparseLunarLander-v0" if args.discrete else "SparseLunarLanderContinuous-v0"
-    print(f"CPU: {describe(cpu_capabilities())}")
+    cpu = describe(cpu_capabilities())
+    print(f"CPU: {cpu}")
     checkpoint_dir = args.checkpoint_dir or Path("runs", "train_lunar_lander", env_id, f"seed{args.seed}")
     progress = load_progress(checkpoint_dir)
     if (checkpoint_dir / "model.zip").exists():
@@ -97,7 +100,7 @@ def main() -> None:
         model = SACX("MlpPolicy", env_id, learning_starts=10_000, seed=args.seed, verbose=0)
         print(f"training SACX on {env_id} for {args.timesteps} steps; checkpoints in {checkpoint_dir}")
     eval_env = make_vec_env(env_id, n_envs=1, seed=EVAL_SEED)
-    progress_callback = ResumableProgress(checkpoint_dir, progress.get("trained_seconds", 0.0))
+    progress_callback = ResumableProgress(checkpoint_dir, cpu, progress.get("trained_seconds", 0.0))
     # EvalCallback counts its calls (env steps, with one env) from this invocation's start: a resumed run starts at a
     # checkpoint, i.e. at an evaluation, so its evaluations stay every eval_freq steps of the whole run
     eval_callback = EvalCallback(
