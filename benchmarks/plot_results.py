@@ -11,6 +11,8 @@ Every number in those tables comes from the CSVs through this script; nothing is
   from the candidate run folders of :data:`HEADLINE` (see :func:`headline_runs`), and named in its row;
 - ``docs/_generated/pays.rst``: per env, whether the auxiliary tasks pay: SACX's defaults minus its main-task-only
   ablation (the headline's runs), median success at every evaluation both reached (also under the README's table);
+- ``docs/_generated/review.rst``: what the learner review changed: per env and seed, the success of SACX's defaults
+  before the review (run ``sacx``) and after it (``sacx-defaults``) at every evaluation both reached;
 - ``docs/_generated/summary.rst``: one row per run (every variant and ablation) at the last step all its seeds reached;
 - ``docs/_generated/envs.rst``: per env, the headline runs' median success (min to max over seeds) at every evaluation,
   every run's per-seed curve and the env's plots;
@@ -308,6 +310,43 @@ PAYS_INTRO = (
 )
 
 
+# Issue "The learner, reviewed": SACX's defaults measured before the review's fixes, and re-run after them
+REVIEW = ("sacx", "sacx-defaults")
+
+
+def review_rows(runs: Runs, env: str) -> list[list[str]]:
+    """
+    A header and ``[steps, "before → after" per seed]`` rows at every evaluation where some seed has both runs' success
+    ("—" for a seed without); empty where the env lacks either run or they share no seed.
+    """
+    before, after = (runs.get((env, run), {}) for run in REVIEW)
+    seeds = sorted(set(before) & set(after))
+    success = {
+        (run, seed): {int(row["steps"]): row["success_rate"] for row in measured[seed]}
+        for run, measured in zip(REVIEW, (before, after))
+        for seed in seeds
+    }
+    both = [set(success[(REVIEW[0], seed)]) & set(success[(REVIEW[1], seed)]) for seed in seeds]
+    rows = []
+    for step in sorted(set().union(*both)):
+        cells = [
+            f"{success[(REVIEW[0], seed)][step]:.2f} → {success[(REVIEW[1], seed)][step]:.2f}" if step in steps else "—"
+            for seed, steps in zip(seeds, both)
+        ]
+        rows.append([steps_label(step), *cells])
+    return [["steps", *(f"seed {seed}" for seed in seeds)], *rows] if rows else []
+
+
+def review_rst(runs: Runs) -> str:
+    """Per env, :func:`review_rows` as a table under the env's name."""
+    parts = []
+    for env in envs_of(runs):
+        table = review_rows(runs, env)
+        if table:
+            parts += [f"``{env_name(env)}``, success ``{REVIEW[0]}`` → ``{REVIEW[1]}``:\n", rst_table(table[0], table[1:])]
+    return "\n".join(parts) if parts else "No env has both runs yet.\n"
+
+
 def pays_rst(runs: Runs) -> str:
     return rst_table(PAYS_HEADER, [pays_cells(row, "``") for row in pays_rows(runs)])
 
@@ -483,6 +522,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args.generated_dir.mkdir(parents=True, exist_ok=True)
     (args.generated_dir / "headline.rst").write_text(headline_rst(runs))
     (args.generated_dir / "pays.rst").write_text(pays_rst(runs))
+    (args.generated_dir / "review.rst").write_text(review_rst(runs))
     (args.generated_dir / "summary.rst").write_text(summary_rst(rows))
     (args.generated_dir / "envs.rst").write_text(envs_rst(runs, args.results_dir))
     readme_tables = headline_markdown(runs)

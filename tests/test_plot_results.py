@@ -128,6 +128,35 @@ def test_whether_the_auxiliaries_pay(generated: Path) -> None:
     assert "``sacx`` vs ``sacx-bf16-main-only``" in (generated / "gen" / "pays.rst").read_text()
 
 
+def test_what_the_learner_review_changed(generated: Path) -> None:
+    runs = plot_results.load_runs(generated / "results")
+    # MountainCar: sacx seed 0 before, sacx-defaults seeds 0-2 after: seed 0 is the only one both measured
+    assert plot_results.review_rows(runs, "mountaincar") == [
+        ["steps", "seed 0"],
+        ["10", "0.00 → 0.00"],
+        ["20", "0.00 → 0.50"],
+        ["30", "0.00 → 0.90"],
+        ["40", "0.00 → 1.00"],
+    ]
+    assert plot_results.review_rows(runs, "discrete") == []  # no sacx-defaults run there
+    # Seeds that reached different steps: a row where any seed has both, "—" for one without
+    before = [dict(steps=25, success_rate=0.1), dict(steps=50, success_rate=0.2)]
+    uneven = {
+        ("continuous", "sacx"): {0: before, 1: before},
+        ("continuous", "sacx-defaults"): {
+            0: [dict(steps=25, success_rate=0.3), dict(steps=50, success_rate=0.4)],
+            1: [dict(steps=25, success_rate=0.5)],
+        },
+    }
+    assert plot_results.review_rows(uneven, "continuous")[1:] == [
+        ["25", "0.10 → 0.30", "0.10 → 0.50"],
+        ["50", "0.20 → 0.40", "—"],
+    ]
+    review = (generated / "gen" / "review.rst").read_text()
+    assert review.startswith("``SparseMountainCarContinuous-v0``, success ``sacx`` → ``sacx-defaults``")
+    assert "     - 0.00 → 0.90" in review
+
+
 @pytest.mark.parametrize(
     ("steps", "label"), [(None, "not reached"), (40, "40"), (15_000, "15k"), (50_016, "50k"), (5_024, "5k"), (1_500, "1500")]
 )
