@@ -8,29 +8,37 @@ from typing import Any, Optional
 import numpy as np
 from gymnasium import spaces
 
-from sb3_sacx.schedulers import check_scheduler
-
 
 class UnsupportedSpaceError(TypeError, ValueError):
     """An observation or action space SACX cannot handle (both a wrong type and a bad value of ``env``)."""
+
+
+class NestedSpaceError(UnsupportedSpaceError, NotImplementedError):
+    """A Dict observation space with a Dict or Tuple inside: also the ``NotImplementedError`` that SB3 raises for it."""
 
 
 class HyperparameterTypeError(TypeError, ValueError):
     """A hyperparameter of the wrong type: a ``TypeError``, and a ``ValueError`` as SB3 raises for e.g. ``train_freq="4"``."""
 
 
+# Options of SAC's policy that only gSDE reads: without use_sde, SAC ignores them, and so does SACX
+SDE_ONLY_POLICY_KWARGS = ("log_std_init", "use_expln", "clip_mean")
+
+
 def accept_sac_policy_kwargs(policy_kwargs: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
     """
-    ``policy_kwargs`` as SB3's SAC leaves them: SAC writes ``use_sde`` into its caller's dict, so one settings dict for
-    SAC and SACX carries ``use_sde=False``, which SACX accepts (and drops); ``use_sde=True`` is refused.
+    ``policy_kwargs`` as SB3's SAC takes them: SAC writes ``use_sde`` into its caller's dict, so one settings dict for
+    SAC and SACX carries ``use_sde=False``, which SACX accepts; ``use_sde=True`` is refused. The options of SAC's policy
+    that only gSDE reads (:data:`SDE_ONLY_POLICY_KWARGS`, e.g. ``log_std_init`` in rl-zoo3's SAC settings) are accepted
+    and ignored, as SAC ignores them without gSDE.
 
     :param policy_kwargs: the caller's policy keyword arguments (not modified).
-    :return: a copy without ``use_sde``.
+    :return: a copy without ``use_sde`` and the gSDE-only options.
     """
-    if policy_kwargs is None or "use_sde" not in policy_kwargs:
+    if policy_kwargs is None or not {"use_sde", *SDE_ONLY_POLICY_KWARGS} & set(policy_kwargs):
         return policy_kwargs
-    kwargs = dict(policy_kwargs)
-    refuse_unsupported_options(use_sde=kwargs.pop("use_sde"))
+    kwargs = {key: value for key, value in policy_kwargs.items() if key not in SDE_ONLY_POLICY_KWARGS}
+    refuse_unsupported_options(use_sde=kwargs.pop("use_sde", False))
     return kwargs
 
 
@@ -67,18 +75,44 @@ def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) ->
                 f"SACX squashes actions with tanh and needs a bounded Box action space, got {action_space}: "
                 "give the action space finite low and high."
             )
-    elif not isinstance(action_space, spaces.Discrete):
+    elif isinstance(action_space, spaces.Discrete):
+        if action_space.start != 0:
+            raise UnsupportedSpaceError(
+                f"SACX needs Discrete actions that start at 0, got {action_space}: wrap the env so that its actions are "
+                f"Discrete({action_space.n}) and add {action_space.start} to them (as SB3's algorithms need too)."
+            )
+    else:
         raise UnsupportedSpaceError(
             f"SACX supports Box and Discrete action spaces, got {type(action_space).__name__} ({action_space})."
         )
     if not isinstance(observation_space, (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Dict)):
         raise UnsupportedSpaceError(f"SACX does not support {type(observation_space).__name__} observation spaces.")
+    if isinstance(observation_space, spaces.Dict):
+        nested = [key for key, space in observation_space.spaces.items() if isinstance(space, (spaces.Dict, spaces.Tuple))]
+        if nested:
+            raise NestedSpaceError(
+                f"SACX, as SB3, does not support nested observation spaces: {', '.join(map(repr, nested))} of the Dict "
+                "observation space is itself a Dict or Tuple. Flatten it into one level of keys."
+            )
 
 
 def check_hyperparameters(**hyperparameters: Any) -> None:
     """Raise a clear error, naming the argument, for a hyperparameter of the wrong type or out of range."""
-    for name in ("retrace_steps", "schedule_period", "batch_size", "target_update_interval"):
+    for name in (
+        "retrace_steps",
+        "schedule_period",
+        "batch_size",
+        "target_update_interval",
+        "buffer_size",
+        "stats_window_size",
+    ):
         check_number(name, hyperparameters[name], minimum=1, integer=True)
+    check_number("learning_starts", hyperparameters["learning_starts"], minimum=0, integer=True)
+    if hyperparameters["gradient_steps"] != -1:  # SB3's -1: as many gradient steps as env steps in the rollout
+        check_number("gradient_steps (or -1)", hyperparameters["gradient_steps"], minimum=1, integer=True)
+    for name in ("policy_kwargs", "replay_buffer_kwargs"):
+        if hyperparameters[name] is not None and not isinstance(hyperparameters[name], dict):
+            raise TypeError(f"{name} must be a dict (or None), got {type(hyperparameters[name]).__name__}.")
     if hyperparameters["batch_size"] < hyperparameters["retrace_steps"]:
         raise ValueError(
             f"batch_size={hyperparameters['batch_size']} is smaller than retrace_steps={hyperparameters['retrace_steps']}: "
@@ -91,11 +125,12 @@ def check_hyperparameters(**hyperparameters: Any) -> None:
     if not callable(hyperparameters["learning_rate"]):
         check_number("learning_rate", hyperparameters["learning_rate"], minimum=0.0)
     check_train_freq(hyperparameters["train_freq"])
-    check_auto_or_number("ent_coef", hyperparameters["ent_coef"], minimum=0.0, minimum_included=False, auto_value=True)
+    ent_coef = hyperparameters["ent_coef"]
+    # A fixed temperature of 0 is SAC's too (no entropy bonus); a learned one starts from log(initial value)
+    check_auto_or_number("ent_coef", ent_coef, minimum=0.0, minimum_included=not isinstance(ent_coef, str), auto_value=True)
     check_auto_or_number("target_entropy", hyperparameters["target_entropy"])
     check_auto_or_number("main_reward_scale", hyperparameters["main_reward_scale"], minimum=0.0, minimum_included=False)
     check_number("rewarded_snippet_fraction", hyperparameters["rewarded_snippet_fraction"], minimum=0.0, maximum=1.0)
-    check_scheduler(hyperparameters["scheduler"], hyperparameters["scheduler_kwargs"])
     mixed_precision = hyperparameters["mixed_precision"]
     if isinstance(mixed_precision, str):
         if mixed_precision != "auto":
@@ -146,10 +181,26 @@ def check_auto_or_number(name: str, value: Any, auto_value: bool = False, **boun
 
 
 def check_train_freq(train_freq: Any) -> None:
-    """SB3's ``train_freq``: a positive int, or ``(positive int, "step" | "episode")``."""
+    """SB3's ``train_freq``: a positive int, or ``(positive int, "step" | "episode")`` (or SB3's ``TrainFreq`` of them)."""
     if isinstance(train_freq, tuple):
-        if len(train_freq) != 2 or train_freq[1] not in ("step", "episode"):
+        if len(train_freq) != 2 or train_frequency_unit(train_freq) not in ("step", "episode"):
             raise ValueError(f"train_freq must be an int or a tuple (frequency, 'step' or 'episode'), got {train_freq!r}.")
         check_number("train_freq", train_freq[0], minimum=1, integer=True)
     else:
         check_number("train_freq", train_freq, minimum=1, integer=True)
+
+
+def train_frequency_unit(train_freq: Any) -> Any:
+    """``"step"`` or ``"episode"`` for ``train_freq`` as the user gives it or as SB3 stores it (``TrainFreq``)."""
+    if not isinstance(train_freq, tuple):
+        return "step"
+    return getattr(train_freq[1], "value", train_freq[1])  # SB3's TrainFrequencyUnit is an Enum of those strings
+
+
+def check_episodic_training(train_freq: Any, n_envs: int) -> None:
+    """SB3 trains every n episodes (``train_freq=(n, "episode")``) with one env only."""
+    if n_envs > 1 and train_frequency_unit(train_freq) == "episode":
+        raise ValueError(
+            f"train_freq={tuple(train_freq)!r} trains every n episodes, which SB3 does with one env only, and the env has "
+            f"{n_envs}: give train_freq in steps (e.g. train_freq=1) or use one env."
+        )

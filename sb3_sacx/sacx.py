@@ -1,7 +1,9 @@
 """SAC-X: Scheduled Auxiliary Control (Riedmiller et al., 2018, "Learning by Playing")."""
 
 import functools
+import io
 import math
+import pathlib
 import warnings
 from collections import deque
 from typing import Any, ClassVar, Optional, TypeVar, Union
@@ -20,7 +22,13 @@ from stable_baselines3.common.utils import get_parameters_by_name, polyak_update
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_sacx.buffers import SACXDictReplayBuffer, SACXReplayBuffer, SnippetSamples
-from sb3_sacx.checks import accept_sac_policy_kwargs, check_hyperparameters, check_spaces, refuse_unsupported_options
+from sb3_sacx.checks import (
+    accept_sac_policy_kwargs,
+    check_episodic_training,
+    check_hyperparameters,
+    check_spaces,
+    refuse_unsupported_options,
+)
 from sb3_sacx.hardware import cpu_capabilities, describe, native_bfloat16, tune_glibc_malloc
 from sb3_sacx.policies import (
     ActionFamily,
@@ -34,7 +42,7 @@ from sb3_sacx.policies import (
     terms_at_steps,
 )
 from sb3_sacx.retrace import retrace_targets
-from sb3_sacx.schedulers import make_scheduler
+from sb3_sacx.schedulers import check_scheduler, make_scheduler
 from sb3_sacx.wrappers import MAIN_TASK_NAME
 
 SelfSACX = TypeVar("SelfSACX", bound="SACX")
@@ -200,10 +208,13 @@ class SACX(OffPolicyAlgorithm):
         )
         check_hyperparameters(
             learning_rate=learning_rate,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
             batch_size=batch_size,
             tau=tau,
             gamma=gamma,
             train_freq=train_freq,
+            gradient_steps=gradient_steps,
             ent_coef=ent_coef,
             target_update_interval=target_update_interval,
             target_entropy=target_entropy,
@@ -215,12 +226,17 @@ class SACX(OffPolicyAlgorithm):
             main_reward_scale=main_reward_scale,
             rewarded_snippet_fraction=rewarded_snippet_fraction,
             mixed_precision=mixed_precision,
+            stats_window_size=stats_window_size,
+            policy_kwargs=policy_kwargs,
+            replay_buffer_kwargs=replay_buffer_kwargs,
         )
+        check_scheduler(scheduler, scheduler_kwargs)
         policy_kwargs = accept_sac_policy_kwargs(policy_kwargs)
         if env is not None:
             # Made here rather than by SB3 so that its spaces get a clear error before SB3's asserts see them
             env = maybe_make_env(env, verbose)
             check_spaces(env.observation_space, env.action_space)
+            check_episodic_training(train_freq, env.num_envs if isinstance(env, VecEnv) else 1)
         super().__init__(
             policy,
             env,
@@ -432,12 +448,29 @@ class SACX(OffPolicyAlgorithm):
         progress_bar: bool = False,
     ) -> tuple[int, BaseCallback]:
         env_is_reset = reset_num_timesteps or self._last_obs is None
+        # Again here: SACX.load(path, **kwargs) and attributes set since construction may have changed them
+        self._check_hyperparameters()
+        check_episodic_training(self.train_freq, self.n_envs)
         self._warn_if_main_reward_is_normalised()
         result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
         if env_is_reset or self._episode_steps is None or len(self._episode_steps) != self.n_envs:
             self.replay_buffer.truncate_last_episodes()  # type: ignore[union-attr]
             self._start_episodes()
         return result
+
+    def _check_hyperparameters(self) -> None:
+        """The constructor's checks (:func:`sb3_sacx.checks.check_hyperparameters`) on the model's current settings."""
+        names = (
+            "learning_rate", "buffer_size", "learning_starts", "batch_size", "tau", "gamma", "train_freq", "gradient_steps",
+            "ent_coef", "target_update_interval", "retrace_steps", "retrace_lambda", "schedule_period",
+            "main_reward_scale", "rewarded_snippet_fraction", "mixed_precision", "policy_kwargs", "replay_buffer_kwargs",
+        )  # fmt: skip
+        # target_entropy is a float once set up ("auto" resolved)
+        check_hyperparameters(
+            **{name: getattr(self, name) for name in names},
+            target_entropy=self.target_entropy,
+            stats_window_size=self._stats_window_size,
+        )
 
     def _warn_if_main_reward_is_normalised(self) -> None:
         """``main_reward_scale="auto"`` is meant for a sparse 0/1 reward; a VecNormalize'd reward is already scaled."""
@@ -458,7 +491,7 @@ class SACX(OffPolicyAlgorithm):
         """
         assert self._episode_steps is not None
         for env_index in np.flatnonzero(self._episode_steps % self.schedule_period == 0):
-            self._intentions[env_index] = self.scheduler.select(int(env_index), int(self._episode_steps[env_index]))
+            self._intentions[env_index] = self._scheduled_task(int(env_index), int(self._episode_steps[env_index]))
         if self.num_timesteps < learning_starts:
             env_actions = np.array([self.action_space.sample() for _ in range(n_envs)])
             buffer_action = self.action_family.stored_action(self.policy, env_actions)
@@ -466,6 +499,16 @@ class SACX(OffPolicyAlgorithm):
         else:
             buffer_action, self._behaviour_log_probs = self._act(self._last_obs)
         return self.action_family.env_action(self.policy, buffer_action), buffer_action
+
+    def _scheduled_task(self, env_index: int, step: int) -> int:
+        """The scheduler's choice for ``env_index`` from ``step``, checked: a scheduler of the user's own may err."""
+        task = self.scheduler.select(env_index, step)
+        if isinstance(task, (bool, np.bool_)) or not isinstance(task, (int, np.integer)) or not 0 <= task < self.n_tasks:
+            raise ValueError(
+                f"{type(self.scheduler).__name__}.select({env_index}, {step}) returned {task!r}: it must return an index "
+                f"into task_names, an int in [0, {self.n_tasks - 1}] for {self.task_names}."
+            )
+        return int(task)
 
     def _act(self, observation: Union[np.ndarray, dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
         self.policy.set_training_mode(False)
@@ -509,7 +552,13 @@ class SACX(OffPolicyAlgorithm):
             mean_returns = np.mean(self._task_returns, axis=0)
             for name, mean_return in zip(self.task_names, mean_returns):
                 self.logger.record(f"rollout/return_{name}", float(mean_return))
-        for name, probability in zip(self.task_names, self.scheduler.probabilities()):
+        probabilities = np.asarray(self.scheduler.probabilities(), dtype=np.float64)
+        if probabilities.shape != (self.n_tasks,):
+            raise ValueError(
+                f"{type(self.scheduler).__name__}.probabilities() returned shape {probabilities.shape}: it must return one "
+                f"probability per task, shape ({self.n_tasks},) for {self.task_names}."
+            )
+        for name, probability in zip(self.task_names, probabilities):
             self.logger.record(f"scheduler/p_{name}", float(probability))
         super().dump_logs()
 
@@ -517,7 +566,35 @@ class SACX(OffPolicyAlgorithm):
         env = self._wrap_env(env, self.verbose)
         if self.task_names and find_task_names(env) != self.task_names:
             raise ValueError(f"The new environment's tasks {find_task_names(env)} differ from the model's {self.task_names}.")
+        if env.num_envs != self.n_envs:
+            raise ValueError(
+                f"set_env needs as many envs as the model has ({self.n_envs}), got {env.num_envs}: to continue with a "
+                f"different number of envs, use SACX.load(path, env=env)."
+            )
         super().set_env(env, force_reset)
+
+    def load_replay_buffer(self, path: Union[str, pathlib.Path, io.BufferedIOBase], truncate_last_traj: bool = True) -> None:
+        """
+        SB3's ``load_replay_buffer``, refusing a buffer that does not fit the model (another number of tasks or envs,
+        or not a SACX buffer); the model keeps its own buffer then.
+
+        :param path: path of the pickled replay buffer.
+        :param truncate_last_traj: as in SB3 (for ``HerReplayBuffer``, which SACX does not use).
+        """
+        own_buffer = self.replay_buffer
+        super().load_replay_buffer(path, truncate_last_traj)
+        loaded, self.replay_buffer = self.replay_buffer, own_buffer
+        if not isinstance(loaded, self.replay_buffer_class):
+            raise TypeError(
+                f"{path} holds a {type(loaded).__name__}, where this model needs a {self.replay_buffer_class.__name__} "
+                "(as SACX.save_replay_buffer saves it)."
+            )
+        if (loaded.n_aux_tasks + 1, loaded.n_envs) != (self.n_tasks, self.n_envs):
+            raise ValueError(
+                f"The replay buffer in {path} was filled with {loaded.n_aux_tasks + 1} tasks and {loaded.n_envs} envs; "
+                f"this model has {self.n_tasks} tasks ({', '.join(self.task_names)}) and {self.n_envs} envs."
+            )
+        self.replay_buffer = loaded
 
     # ------------------------------------------------------------------ learning
 
@@ -549,6 +626,8 @@ class SACX(OffPolicyAlgorithm):
         self.logger.record("train/actor_loss", float(means["actor_loss"].sum()))
         self.logger.record("train/critic_loss", float(means["critic_loss"].sum()))
         self.logger.record("train/ent_coef", float(means["ent_coef"][0]))
+        if "ent_coef_loss" in means:  # as SAC: only learned temperatures have a loss
+            self.logger.record("train/ent_coef_loss", float(means["ent_coef_loss"].sum()))
         for key in ("critic_loss", "actor_loss", "ent_coef", "q_value", "entropy"):
             for name, value in zip(self.task_names, means[key]):
                 self.logger.record(f"train/{key}_{name}", float(value))
@@ -573,8 +652,9 @@ class SACX(OffPolicyAlgorithm):
             heads = self.action_family.heads(self.actor, take_steps(states, 0, n_steps + 1), (n_snippets, n_steps + 1))
         current_heads = terms_at_steps(heads, 0, n_steps)
         ent_coefs = self._ent_coefs()
+        stats: dict[str, th.Tensor] = {}
         if self.ent_coef_optimizer is not None:
-            self._update_temperatures(current_heads.expected_log_pi, snippets.mask)
+            stats["ent_coef_loss"] = self._update_temperatures(current_heads.expected_log_pi, snippets.mask)
         with th.no_grad(), self._mixed_precision():
             targets = self._retrace_targets(
                 snippets, take_steps(states, 1, n_steps + 1), terms_at_steps(heads, 1, n_steps + 1), ent_coefs
@@ -583,6 +663,7 @@ class SACX(OffPolicyAlgorithm):
         critic_loss = self._update_critics(current_states, snippets.actions, targets, snippets.mask)
         actor_loss, q_value = self._update_actor(current_states, current_heads, ent_coefs, snippets.mask)
         return {
+            **stats,
             "critic_loss": critic_loss,
             "actor_loss": actor_loss,
             "ent_coef": ent_coefs,
@@ -595,10 +676,11 @@ class SACX(OffPolicyAlgorithm):
         """What the update needs from the heads of this action space (Gaussian or categorical)."""
         return self.policy.action_family
 
-    def _update_temperatures(self, expected_log_pi: th.Tensor, mask: th.Tensor) -> None:
-        """SAC's temperature loss (Haarnoja et al., 2018b, eq. 18), one temperature per task."""
+    def _update_temperatures(self, expected_log_pi: th.Tensor, mask: th.Tensor) -> th.Tensor:
+        """SAC's temperature loss (Haarnoja et al., 2018b, eq. 18), one temperature per task; returns it per task."""
         ent_coef_loss = -(self.log_ent_coef * masked_mean((expected_log_pi + self.target_entropy).detach(), mask))
         self._optimizer_step(self.ent_coef_optimizer, ent_coef_loss)  # type: ignore[arg-type]
+        return ent_coef_loss.detach()
 
     @staticmethod
     def _optimizer_step(optimizer: th.optim.Optimizer, loss_per_task: th.Tensor) -> None:

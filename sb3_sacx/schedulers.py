@@ -12,6 +12,8 @@ from typing import Optional, Union
 
 import numpy as np
 
+from sb3_sacx.checks import check_number
+
 
 def softmax(values: np.ndarray, temperature: float) -> np.ndarray:
     """
@@ -54,12 +56,8 @@ class Scheduler(ABC):
     min_main_probability: float = 0.0
 
     def __init__(self, n_tasks: int, seed: Optional[int] = None, min_main_probability: float = 0.0) -> None:
-        if n_tasks < 1:
-            raise ValueError(f"A scheduler needs at least one task, got n_tasks={n_tasks}.")
-        if isinstance(min_main_probability, bool) or not isinstance(min_main_probability, (int, float, np.number)):
-            raise TypeError(f"min_main_probability must be a number, got {type(min_main_probability).__name__}.")
-        if not 0.0 <= min_main_probability <= 1.0:
-            raise ValueError(f"min_main_probability must be in [0, 1], got {min_main_probability}.")
+        check_number("n_tasks", n_tasks, minimum=1, integer=True)
+        check_number("min_main_probability", min_main_probability, minimum=0.0, maximum=1.0)
         self.n_tasks = n_tasks
         self.min_main_probability = float(min_main_probability)
         self.rng = np.random.default_rng(seed)
@@ -164,17 +162,14 @@ class QScheduler(Scheduler):
         min_main_probability: float = 0.0,
     ) -> None:
         super().__init__(n_tasks, seed, min_main_probability)
-        if isinstance(history_length, bool) or not isinstance(history_length, (int, np.integer)):
-            raise TypeError(f"SAC-Q's history_length must be an int, got {type(history_length).__name__}.")
-        if history_length < 0:
-            raise ValueError(f"SAC-Q's history_length must be >= 0, got {history_length}.")
+        check_number("SAC-Q's history_length", history_length, minimum=0, integer=True)
+        check_number("SAC-Q's temperature", temperature, minimum=0.0, minimum_included=False)
+        check_number("SAC-Q's epsilon", epsilon, minimum=0.0, maximum=1.0)
+        if step_size is not None:
+            check_number(
+                "SAC-Q's step_size (None: a running mean)", step_size, minimum=0.0, maximum=1.0, minimum_included=False
+            )
         self.history_length = int(history_length)
-        if not temperature > 0:
-            raise ValueError(f"SAC-Q's temperature must be > 0, got {temperature}.")
-        if not 0.0 <= epsilon <= 1.0:
-            raise ValueError(f"SAC-Q's epsilon must be in [0, 1], got {epsilon}.")
-        if step_size is not None and not 0.0 < step_size <= 1.0:
-            raise ValueError(f"SAC-Q's step_size must be in (0, 1] or None (running mean), got {step_size}.")
         self.temperature = temperature
         self.epsilon = epsilon
         self.step_size = step_size

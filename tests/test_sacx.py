@@ -15,7 +15,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.vec_env import SubprocVecEnv, VecNormalize
-from toy_envs import point_reach
+from toy_envs import PointReach, go_right, point_reach
 
 from sb3_sacx import SACX, AuxRewardWrapper, UniformScheduler
 from sb3_sacx.hardware import native_bfloat16
@@ -231,6 +231,7 @@ def test_logs_per_task(tmp_path) -> None:
         "scheduler/p_main",
         "scheduler/p_right",
         "rollout/success_rate",
+        "train/ent_coef_loss",  # as SAC's
     ):
         assert key in columns
 
@@ -257,6 +258,15 @@ class UnboundedActions(gym.Env):
 
 class MultiDiscreteActions(UnboundedActions):
     action_space = spaces.MultiDiscrete([2, 3])
+
+
+class ShiftedDiscreteActions(UnboundedActions):
+    action_space = spaces.Discrete(3, start=1)
+
+
+class NestedDictObservations(UnboundedActions):
+    observation_space = spaces.Dict({"outer": spaces.Dict({"inner": spaces.Box(-1.0, 1.0, shape=(1,))})})
+    action_space = spaces.Box(-1.0, 1.0, shape=(1,))
 
 
 @pytest.mark.parametrize(
@@ -302,6 +312,17 @@ class MultiDiscreteActions(UnboundedActions):
         (dict(train_freq="non_sense"), ValueError, "train_freq"),
         (dict(train_freq="4"), TypeError, "train_freq"),
         (dict(policy_kwargs=dict(use_sde=True)), ValueError, "use_sde"),
+        (dict(buffer_size=0), ValueError, "buffer_size"),
+        (dict(buffer_size="big"), TypeError, "buffer_size"),
+        (dict(learning_starts=-1), ValueError, "learning_starts"),
+        (dict(learning_starts=1.5), TypeError, "learning_starts"),
+        (dict(gradient_steps=-2), ValueError, "gradient_steps"),
+        (dict(gradient_steps=1.5), TypeError, "gradient_steps"),
+        (dict(stats_window_size=0), ValueError, "stats_window_size"),
+        (dict(policy_kwargs=[1]), TypeError, "policy_kwargs"),
+        (dict(replay_buffer_kwargs=[1]), TypeError, "replay_buffer_kwargs"),
+        (dict(scheduler="sac-q", scheduler_kwargs={"temperature": "hot"}), TypeError, "temperature"),
+        (dict(scheduler="sac-q", scheduler_kwargs={"epsilon": 2.0}), ValueError, "epsilon"),
     ],
 )
 def test_bad_hyperparameters(kwargs: dict, error: type, match: str) -> None:
@@ -315,6 +336,10 @@ def test_bad_hyperparameters(kwargs: dict, error: type, match: str) -> None:
         (lambda: gym.make("Pendulum-v1"), ValueError, "AuxRewardWrapper"),
         (lambda: AuxRewardWrapper(UnboundedActions(), {"zero": zero}), TypeError, "bounded"),
         (lambda: AuxRewardWrapper(MultiDiscreteActions(), {"zero": zero}), TypeError, "MultiDiscrete"),
+        (lambda: AuxRewardWrapper(ShiftedDiscreteActions(), {"zero": zero}), ValueError, "start at 0"),
+        (lambda: AuxRewardWrapper(NestedDictObservations(), {"zero": zero}), ValueError, "'outer'"),
+        # SB3's own test_dict_nested expects its NotImplementedError for a nested Dict
+        (lambda: AuxRewardWrapper(NestedDictObservations(), {"zero": zero}), NotImplementedError, "nested"),
     ],
 )
 def test_bad_envs(make_env, error: type, match: str) -> None:
@@ -329,6 +354,87 @@ def test_policy_kwargs_that_sb3_sac_has_used_work_unchanged() -> None:
     model = SACX("MlpPolicy", point_reach(), seed=0, **settings).learn(40)
     assert model._n_updates > 0
     assert settings["policy_kwargs"] == dict(net_arch=[16, 16], use_sde=False)  # the caller's dict is left alone
+
+
+def test_sac_policy_options_that_only_gsde_reads_are_ignored_as_sac_ignores_them() -> None:
+    # e.g. rl-zoo3's SAC settings with log_std_init; without use_sde, SAC's policy does not read them either
+    gsde_only = dict(log_std_init=-3.0, use_expln=True, clip_mean=2.0)
+    SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[16, 16], **gsde_only))
+    model = small_sacx(point_reach(), policy_kwargs=dict(net_arch=[16, 16], **gsde_only))
+    reference = small_sacx(point_reach())
+    for (name, value), (_, expected) in zip(model.policy.state_dict().items(), reference.policy.state_dict().items()):
+        th.testing.assert_close(value, expected, msg=name)
+
+
+def test_fixed_ent_coef_of_zero_as_sac_accepts_it() -> None:
+    model = small_sacx(point_reach(), ent_coef=0.0).learn(100)
+    assert model._n_updates > 0 and not model._ent_coefs().any()
+    with pytest.raises(ValueError, match="ent_coef"):
+        small_sacx(point_reach(), ent_coef="auto_0")  # a learned temperature starts from log(initial value)
+
+
+class ReturnsTask(UniformScheduler):
+    """A scheduler of a user's own that returns ``task`` from ``select`` and ``probabilities`` as given."""
+
+    def __init__(self, task: Any, probabilities: Any = (0.5, 0.5)) -> None:
+        super().__init__(2)
+        self.task, self.given_probabilities = task, probabilities
+
+    def select(self, env_index: int, step: int) -> Any:
+        return self.task
+
+    def probabilities(self) -> np.ndarray:
+        return np.asarray(self.given_probabilities)
+
+
+@pytest.mark.parametrize("task", [-1, 2, 0.5, "main"])
+def test_a_scheduler_choosing_no_task_gets_a_clear_error(task: Any) -> None:
+    model = small_sacx(point_reach(), scheduler=ReturnsTask(task))
+    with pytest.raises(ValueError, match=r"ReturnsTask.select\(0, 0\) returned .*\[0, 1\]"):
+        model.learn(10)
+
+
+def test_a_scheduler_with_the_wrong_number_of_probabilities_gets_a_clear_error() -> None:
+    model = small_sacx(point_reach(), scheduler=ReturnsTask(1, probabilities=(1.0,)))
+    with pytest.raises(ValueError, match=r"ReturnsTask.probabilities\(\) returned shape \(1,\)"):
+        model.learn(200, log_interval=1)
+
+
+def test_episodic_training_with_several_envs_is_refused_before_sb3_asserts() -> None:
+    two_envs = make_vec_env(lambda: point_reach(), n_envs=2)
+    with pytest.raises(ValueError, match="train_freq"):
+        small_sacx(two_envs, train_freq=(1, "episode"))
+    model = small_sacx(point_reach(), train_freq=(1, "episode"))
+    model.train_freq = (1, "episode")  # as SACX.load(path, env=two_envs, train_freq=...) would leave it
+    model.env = two_envs
+    model.n_envs = 2
+    with pytest.raises(ValueError, match="one env"):
+        model.learn(10)
+
+
+def test_settings_changed_after_construction_are_checked_at_learn(tmp_path) -> None:
+    small_sacx(point_reach()).save(tmp_path / "model")
+    for kwargs, match in ((dict(retrace_lambda=5.0), "retrace_lambda"), (dict(schedule_period=0), "schedule_period")):
+        model = SACX.load(tmp_path / "model", env=point_reach(), **kwargs)
+        with pytest.raises(ValueError, match=match):
+            model.learn(10)
+
+
+def test_set_env_with_another_number_of_envs_is_a_clear_error() -> None:
+    model = small_sacx(point_reach())
+    with pytest.raises(ValueError, match=r"SACX\.load"):
+        model.set_env(make_vec_env(lambda: point_reach(), n_envs=2))
+
+
+def test_a_replay_buffer_of_another_task_set_is_refused_and_the_models_own_kept(tmp_path) -> None:
+    three_tasks = AuxRewardWrapper(PointReach(), {"right": go_right, "zero": zero})
+    small_sacx(three_tasks).learn(60).save_replay_buffer(tmp_path / "three_tasks")
+    model = small_sacx(point_reach()).learn(60)
+    own_buffer = model.replay_buffer
+    with pytest.raises(ValueError, match="3 tasks"):
+        model.load_replay_buffer(tmp_path / "three_tasks")
+    assert model.replay_buffer is own_buffer
+    model.learn(60, reset_num_timesteps=False)
 
 
 def test_defaults_learn_from_the_start_of_a_short_run_as_sac_does() -> None:

@@ -19,7 +19,7 @@ from typing import Optional
 import gymnasium as gym
 import yaml
 
-from sb3_sacx.tasks import SPARSE_LUNAR_LANDER_IDS
+from sb3_sacx.tasks import SPARSE_LUNAR_LANDER_IDS, SPARSE_MOUNTAIN_CAR_ID
 
 #: Algorithm name of SACX in rl-zoo3.
 ALGO_NAME = "sacx"
@@ -223,7 +223,7 @@ def _check_env_registered(env_id: str) -> None:
     hint = f" Did you mean {' or '.join(repr(name) for name in close)}?" if close else ""
     raise ZooCommandError(
         f"unknown environment {env_id!r}: no gymnasium env is registered under that id.{hint}\n"
-        f"sb3-sacx registers {', '.join(SPARSE_LUNAR_LANDER_IDS)}. An env of another package needs "
+        f"sb3-sacx registers {', '.join([*SPARSE_LUNAR_LANDER_IDS, SPARSE_MOUNTAIN_CAR_ID])}. An env of another package needs "
         "that package imported first: --gym-packages MODULE, or --env MODULE:ENV_ID."
     )
 
