@@ -17,6 +17,10 @@ class NestedSpaceError(UnsupportedSpaceError, NotImplementedError):
     """A Dict observation space with a Dict or Tuple inside: also the ``NotImplementedError`` that SB3 raises for it."""
 
 
+class EnvCountError(ValueError, AssertionError):
+    """A new env with another number of envs than the model's: also the ``AssertionError`` that SB3's ``set_env`` raises."""
+
+
 class HyperparameterTypeError(TypeError, ValueError):
     """A hyperparameter of the wrong type: a ``TypeError``, and a ``ValueError`` as SB3 raises for e.g. ``train_freq="4"``."""
 
@@ -108,8 +112,8 @@ def check_hyperparameters(**hyperparameters: Any) -> None:
     ):
         check_number(name, hyperparameters[name], minimum=1, integer=True)
     check_number("learning_starts", hyperparameters["learning_starts"], minimum=0, integer=True)
-    if hyperparameters["gradient_steps"] != -1:  # SB3's -1: as many gradient steps as env steps in the rollout
-        check_number("gradient_steps (or -1)", hyperparameters["gradient_steps"], minimum=1, integer=True)
+    # SB3's -1: as many gradient steps as env steps in the rollout; 0: collect without training
+    check_number("gradient_steps", hyperparameters["gradient_steps"], minimum=-1, integer=True)
     for name in ("policy_kwargs", "replay_buffer_kwargs"):
         if hyperparameters[name] is not None and not isinstance(hyperparameters[name], dict):
             raise TypeError(f"{name} must be a dict (or None), got {type(hyperparameters[name]).__name__}.")

@@ -23,6 +23,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_sacx.buffers import SACXDictReplayBuffer, SACXReplayBuffer, SnippetSamples
 from sb3_sacx.checks import (
+    EnvCountError,
     accept_sac_policy_kwargs,
     check_episodic_training,
     check_hyperparameters,
@@ -567,7 +568,7 @@ class SACX(OffPolicyAlgorithm):
         if self.task_names and find_task_names(env) != self.task_names:
             raise ValueError(f"The new environment's tasks {find_task_names(env)} differ from the model's {self.task_names}.")
         if env.num_envs != self.n_envs:
-            raise ValueError(
+            raise EnvCountError(
                 f"set_env needs as many envs as the model has ({self.n_envs}), got {env.num_envs}: to continue with a "
                 f"different number of envs, use SACX.load(path, env=env)."
             )

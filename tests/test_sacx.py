@@ -316,7 +316,7 @@ class NestedDictObservations(UnboundedActions):
         (dict(buffer_size="big"), TypeError, "buffer_size"),
         (dict(learning_starts=-1), ValueError, "learning_starts"),
         (dict(learning_starts=1.5), TypeError, "learning_starts"),
-        (dict(gradient_steps=-2), ValueError, "gradient_steps"),
+        (dict(gradient_steps=-2), ValueError, "gradient_steps"),  # SB3's -1 and 0 are accepted (test_gradient_steps)
         (dict(gradient_steps=1.5), TypeError, "gradient_steps"),
         (dict(stats_window_size=0), ValueError, "stats_window_size"),
         (dict(policy_kwargs=[1]), TypeError, "policy_kwargs"),
@@ -364,6 +364,16 @@ def test_sac_policy_options_that_only_gsde_reads_are_ignored_as_sac_ignores_them
     reference = small_sacx(point_reach())
     for (name, value), (_, expected) in zip(model.policy.state_dict().items(), reference.policy.state_dict().items()):
         th.testing.assert_close(value, expected, msg=name)
+
+
+@pytest.mark.parametrize("gradient_steps", [0, -1])
+def test_gradient_steps_as_sb3_reads_them(gradient_steps: int) -> None:
+    # 0: collect without training (SB3's test_offpolicy_collect_rollout_batch_norm); -1: one per env step collected
+    model = small_sacx(point_reach(), gradient_steps=gradient_steps, train_freq=4).learn(100)
+    if gradient_steps == 0:
+        assert model._n_updates == 0
+    else:  # four per rollout of four steps from the first rollout that ends past learning_starts
+        assert model._n_updates % 4 == 0 and model._n_updates >= 100 - SMALL["learning_starts"]
 
 
 def test_fixed_ent_coef_of_zero_as_sac_accepts_it() -> None:
@@ -423,6 +433,8 @@ def test_settings_changed_after_construction_are_checked_at_learn(tmp_path) -> N
 def test_set_env_with_another_number_of_envs_is_a_clear_error() -> None:
     model = small_sacx(point_reach())
     with pytest.raises(ValueError, match=r"SACX\.load"):
+        model.set_env(make_vec_env(lambda: point_reach(), n_envs=2))
+    with pytest.raises(AssertionError):  # what SB3's own test_set_env expects of SAC
         model.set_env(make_vec_env(lambda: point_reach(), n_envs=2))
 
 
