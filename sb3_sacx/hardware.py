@@ -1,7 +1,7 @@
 """
 What the machine offers the gradient step: the CPU's vector and matrix extensions, and whether bfloat16 runs natively.
 
-Speed figures mean little without them (SPEC section 7): ``mixed_precision=True`` is about twice as fast as float32 on
+Speed figures mean little without them: ``mixed_precision=True`` is about twice as fast as float32 on
 a CPU with AVX512-BF16 or AMX and many times slower on one that emulates bfloat16.
 """
 
@@ -111,8 +111,8 @@ def tune_glibc_malloc(environ: Optional[Mapping[str, str]] = None, libc: Optiona
     """
     Keep the gradient step's temporaries in glibc's heap instead of mapping and unmapping them at every step, as
     ``MALLOC_MMAP_THRESHOLD_=16777216 MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_TOP_PAD_=268435456`` would: page faults
-    per gradient step ~3,500 -> 0, 9-15 ms less per default step on an AVX2 CPU (``benchmarks/throughput.py``'s
-    author's measurement, SPEC section 8). The price: up to ~1 GB of freed memory stays with the process.
+    per gradient step ~3,500 -> 0, 9-15 ms less per default step on an AVX2 CPU (measured with
+    ``benchmarks/throughput.py``'s configuration). The price: up to ~1 GB of freed memory stays with the process.
 
     It changes the whole process's allocator, so it does nothing where the user has a say already: any ``MALLOC_*``
     variable set, ``SB3_SACX_TUNE_MALLOC=0``, or a C library other than glibc.

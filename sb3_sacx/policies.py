@@ -179,7 +179,7 @@ class ActionFamily(ABC):
         self, critic: "MultiHeadCritic", states: PyTorchObs, terms: HeadTerms, actions: th.Tensor, ent_coefs: th.Tensor
     ) -> tuple[th.Tensor, th.Tensor]:
         """
-        In one critic pass: the soft value ``V_k(s) = E_{a~pi_k}[Q_k(s, a) - alpha_k log pi_k(a|s)]`` (SPEC section 4)
+        In one critic pass: the soft value ``V_k(s) = E_{a~pi_k}[Q_k(s, a) - alpha_k log pi_k(a|s)]`` (Retrace's ``v_next``)
         and ``Q_k(s, a)`` of the stored actions.
 
         :param critic: the critic that gives the values.

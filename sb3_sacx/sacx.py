@@ -76,7 +76,7 @@ def find_task_names(env: VecEnv) -> tuple[str, ...]:
     if not env.has_attr("aux_task_names"):
         raise AuxTasksNotFoundError(
             "SACX needs to know the auxiliary tasks: wrap your environment in sb3_sacx.AuxRewardWrapper(env, aux_tasks) "
-            "(or use a registered SparseLunarLander env, which already is)."
+            "(or use a registered Sparse* env of sb3_sacx, e.g. SparseLunarLanderContinuous-v0, which already is)."
         )
     names_per_env = {tuple(names) for names in env.get_attr("aux_task_names")}
     if len(names_per_env) != 1:
@@ -138,7 +138,7 @@ class SACX(OffPolicyAlgorithm):
         are unscaled.
     :param rewarded_snippet_fraction: fraction of each batch's snippets drawn around transitions with a nonzero
         main reward (once the buffer holds any), the rest uniformly: a sparse main task's rare events then reach
-        the main critic every few gradient steps rather than every few hundred (SPEC section 8's open idea; a
+        the main critic every few gradient steps rather than every few hundred (a
         prioritisation without importance weights, so it shifts the state distribution the critics fit). 0: uniform.
     :param mixed_precision: run the gradient step's network passes under ``torch.autocast`` in bfloat16: the
         matrix multiplies take bfloat16 inputs (as JAX does by default on TPUs), while weights, optimiser states,

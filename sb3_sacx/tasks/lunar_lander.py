@@ -1,5 +1,5 @@
 """
-Sparse-reward LunarLander with the five auxiliary tasks of SAC-X's seed (see SPEC §3).
+Sparse-reward LunarLander with the five auxiliary tasks of SAC-X's seed.
 
 Observation: ``[x, y, vx, vy, angle, angular_velocity, leg0_contact, leg1_contact]``; the pad is at
 ``x`` in [-0.2, 0.2], ``y = 0``. The two leg flags are read from Box2D after every step, because
@@ -217,8 +217,8 @@ def land_on_pad(obs: np.ndarray, action: Any, next_obs: np.ndarray, info: dict[s
     """
     Legs on the ground on the pad, engines off: ``touch`` when ``|x| <= 0.2`` and no engine fired, else 0.
 
-    Not one of the seed's five tasks (``LUNAR_LANDER_TASKS``): an intention that leads to the sparse event, from SPEC
-    §8's open ideas, to add with ``make_sparse_lunar_lander(aux_tasks={**LUNAR_LANDER_TASKS, "land_on_pad":
+    Not one of the seed's five tasks (``LUNAR_LANDER_TASKS``): an intention that leads to the sparse event,
+    to add with ``make_sparse_lunar_lander(aux_tasks={**LUNAR_LANDER_TASKS, "land_on_pad":
     land_on_pad})``. Unlike ``goal_distance``, hovering over the pad earns nothing, and unlike ``touch``, landing
     anywhere else earns nothing; with rest absorbing, coming to rest on the pad is worth ``1 / (1 - gamma)``.
 

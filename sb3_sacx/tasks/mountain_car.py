@@ -1,5 +1,5 @@
 """
-Sparse-reward MountainCar with three auxiliary tasks (see SPEC §3).
+Sparse-reward MountainCar with three auxiliary tasks.
 
 Observation: ``[position, velocity]``; one action in [-1, 1]; the flag is at position 0.45 and gymnasium ends the
 episode when the car reaches it. gymnasium's own reward pays +100 there minus an action cost, which SAC commonly answers
@@ -108,7 +108,7 @@ def make_sparse_mountain_car(aux_tasks: Optional[Mapping[str, AuxTaskFn]] = None
     """
     Build the sparse MountainCar with its auxiliary tasks (no time limit: ``gym.make`` adds gymnasium's 999 steps).
 
-    :param aux_tasks: the auxiliary tasks; ``None`` for the three of SPEC §3 (``MOUNTAIN_CAR_TASKS``).
+    :param aux_tasks: the auxiliary tasks; ``None`` for the three above (``MOUNTAIN_CAR_TASKS``).
     :param kwargs: Passed on to gymnasium's ``Continuous_MountainCarEnv`` (e.g. ``goal_velocity``, ``render_mode``).
     :return: ``AuxRewardWrapper(SparseFlagWrapper(Continuous_MountainCarEnv(...)), aux_tasks)``.
     """
