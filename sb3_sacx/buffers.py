@@ -256,3 +256,26 @@ class SACXReplayBuffer(SnippetStorageMixin, ReplayBuffer):
 
 class SACXDictReplayBuffer(SnippetStorageMixin, DictReplayBuffer):
     """SB3's ``DictReplayBuffer`` plus SAC-X's per-transition data and snippet sampling, for Dict observations."""
+
+
+def snippet_buffer_class(
+    requested: Optional[type], observation_space: spaces.Space
+) -> type[Union[SACXReplayBuffer, SACXDictReplayBuffer]]:
+    """
+    The replay buffer class SACX samples snippets from: ``requested`` if given (a subclass of SACX's buffer for the
+    observation space, e.g. with another sampling scheme), else :class:`SACXDictReplayBuffer` for ``Dict``
+    observations and :class:`SACXReplayBuffer` otherwise.
+
+    :param requested: the ``replay_buffer_class`` argument, or None.
+    :param observation_space: the environment's observation space.
+    :raises ValueError: for a class that cannot store and sample snippets for this observation space.
+    """
+    needed = SACXDictReplayBuffer if isinstance(observation_space, spaces.Dict) else SACXReplayBuffer
+    if requested is None:
+        return needed
+    if not (isinstance(requested, type) and issubclass(requested, needed)):
+        raise ValueError(
+            f"SACX does not support replay_buffer_class={requested!r}: it samples trajectory snippets for Retrace, "
+            f"so the class must be sb3_sacx.buffers.{needed.__name__} (for this observation space) or a subclass of it."
+        )
+    return requested

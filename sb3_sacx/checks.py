@@ -50,7 +50,6 @@ def refuse_unsupported_options(**options: Any) -> None:
     """Raise a clear error for SAC options that SACX does not support."""
     defaults = dict(
         action_noise=None,
-        replay_buffer_class=None,
         optimize_memory_usage=False,
         n_steps=1,
         use_sde=False,
@@ -59,7 +58,6 @@ def refuse_unsupported_options(**options: Any) -> None:
     )
     reasons = dict(
         action_noise="Retrace needs the exact behaviour log-probability of each action, which noise would falsify",
-        replay_buffer_class="SACX samples trajectory snippets from its own buffer (sb3_sacx.buffers.SACXReplayBuffer)",
         optimize_memory_usage="snippets need stored next observations",
         n_steps="Retrace (retrace_steps) replaces SB3's n-step returns",
         use_sde="state-dependent exploration is not implemented for multi-head policies",

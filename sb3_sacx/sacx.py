@@ -21,7 +21,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, PyTorch
 from stable_baselines3.common.utils import get_parameters_by_name, polyak_update
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_sacx.buffers import SACXDictReplayBuffer, SACXReplayBuffer, SnippetSamples
+from sb3_sacx.buffers import SnippetSamples, snippet_buffer_class
 from sb3_sacx.checks import (
     EnvCountError,
     accept_sac_policy_kwargs,
@@ -107,7 +107,8 @@ class SACX(OffPolicyAlgorithm):
     :param train_freq: update the model every ``train_freq`` steps, or ``(n, "episode")``.
     :param gradient_steps: gradient steps after each rollout (-1: as many as environment steps).
     :param action_noise: not supported: the behaviour log-probabilities Retrace needs would be wrong.
-    :param replay_buffer_class: not supported: SACX uses its own snippet buffer.
+    :param replay_buffer_class: ``None`` (SACX's snippet buffer for the observation space) or a subclass of it
+        (:func:`sb3_sacx.buffers.snippet_buffer_class`); SB3's own buffers cannot sample snippets.
     :param replay_buffer_kwargs: keyword arguments of the replay buffer (e.g. ``handle_timeout_termination``).
     :param optimize_memory_usage: not supported.
     :param n_steps: not supported (> 1): Retrace replaces SB3's n-step returns.
@@ -200,7 +201,6 @@ class SACX(OffPolicyAlgorithm):
     ) -> None:
         refuse_unsupported_options(
             action_noise=action_noise,
-            replay_buffer_class=replay_buffer_class,
             optimize_memory_usage=optimize_memory_usage,
             n_steps=n_steps,
             use_sde=use_sde,
@@ -237,6 +237,7 @@ class SACX(OffPolicyAlgorithm):
             # Made here rather than by SB3 so that its spaces get a clear error before SB3's asserts see them
             env = maybe_make_env(env, verbose)
             check_spaces(env.observation_space, env.action_space)
+            snippet_buffer_class(replay_buffer_class, env.observation_space)
             check_episodic_training(train_freq, env.num_envs if isinstance(env, VecEnv) else 1)
         super().__init__(
             policy,
@@ -250,7 +251,7 @@ class SACX(OffPolicyAlgorithm):
             train_freq,
             gradient_steps,
             action_noise=None,
-            replay_buffer_class=None,
+            replay_buffer_class=replay_buffer_class,
             replay_buffer_kwargs=replay_buffer_kwargs,
             optimize_memory_usage=False,
             policy_kwargs=policy_kwargs,
@@ -290,9 +291,7 @@ class SACX(OffPolicyAlgorithm):
                 raise ValueError(f"The environment's tasks {env_tasks} differ from the model's {self.task_names}.")
             self.task_names = env_tasks
         n_tasks = len(self.task_names)
-        self.replay_buffer_class = (
-            SACXDictReplayBuffer if isinstance(self.observation_space, spaces.Dict) else SACXReplayBuffer
-        )
+        self.replay_buffer_class = snippet_buffer_class(self.replay_buffer_class, self.observation_space)
         self.replay_buffer_kwargs = {**self.replay_buffer_kwargs, "n_aux_tasks": n_tasks - 1}
         if self.policy_kwargs.get("n_tasks", n_tasks) != n_tasks:
             raise ValueError(f"policy_kwargs n_tasks={self.policy_kwargs['n_tasks']} but the environment has {n_tasks} tasks.")

@@ -8,6 +8,7 @@ import pytest
 import torch as th
 from gymnasium import spaces
 from stable_baselines3 import SAC
+from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import FakeImageEnv, IdentityEnvBox, SimpleMultiObsEnv
@@ -18,6 +19,7 @@ from stable_baselines3.common.vec_env import SubprocVecEnv, VecNormalize
 from toy_envs import PointReach, go_right, point_reach
 
 from sb3_sacx import SACX, AuxRewardWrapper, UniformScheduler
+from sb3_sacx.buffers import SACXReplayBuffer
 from sb3_sacx.hardware import native_bfloat16
 
 SMALL = dict(learning_starts=50, batch_size=16, buffer_size=2_000, policy_kwargs=dict(net_arch=[16, 16]))
@@ -374,6 +376,22 @@ def test_gradient_steps_as_sb3_reads_them(gradient_steps: int) -> None:
         assert model._n_updates == 0
     else:  # four per rollout of four steps from the first rollout that ends past learning_starts
         assert model._n_updates % 4 == 0 and model._n_updates >= 100 - SMALL["learning_starts"]
+
+
+def test_replay_buffer_class_of_sacxs_own_kind_is_used() -> None:
+    class CountingBuffer(SACXReplayBuffer):
+        def sample_snippets(self, *args: Any, **kwargs: Any) -> Any:
+            self.n_samples = getattr(self, "n_samples", 0) + 1
+            return super().sample_snippets(*args, **kwargs)
+
+    model = small_sacx(point_reach(), replay_buffer_class=CountingBuffer).learn(100)
+    assert isinstance(model.replay_buffer, CountingBuffer) and model.replay_buffer.n_samples == model._n_updates > 0
+    # SB3's buffers cannot sample snippets; a Box-observation buffer cannot store Dict observations
+    with pytest.raises(ValueError, match="SACXReplayBuffer"):
+        small_sacx(point_reach(), replay_buffer_class=ReplayBuffer)
+    dict_env = AuxRewardWrapper(SimpleMultiObsEnv(random_start=False), {"zero": zero})
+    with pytest.raises(ValueError, match="SACXDictReplayBuffer"):
+        small_sacx(dict_env, replay_buffer_class=CountingBuffer)
 
 
 def test_fixed_ent_coef_of_zero_as_sac_accepts_it() -> None:
