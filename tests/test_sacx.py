@@ -428,14 +428,13 @@ def test_a_scheduler_with_the_wrong_number_of_probabilities_gets_a_clear_error()
         model.learn(200, log_interval=1)
 
 
-def test_episodic_training_with_several_envs_is_refused_before_sb3_asserts() -> None:
+def test_episodic_training_with_several_envs_is_refused_before_sb3_asserts(tmp_path) -> None:
     two_envs = make_vec_env(lambda: point_reach(), n_envs=2)
     with pytest.raises(ValueError, match="train_freq"):
         small_sacx(two_envs, train_freq=(1, "episode"))
-    model = small_sacx(point_reach(), train_freq=(1, "episode"))
-    model.train_freq = (1, "episode")  # as SACX.load(path, env=two_envs, train_freq=...) would leave it
-    model.env = two_envs
-    model.n_envs = 2
+    # A model that trains every episode, loaded onto two envs: refused at learn(), before SB3's assert
+    small_sacx(point_reach(), train_freq=(1, "episode")).save(tmp_path / "episodic")
+    model = SACX.load(tmp_path / "episodic", env=two_envs)
     with pytest.raises(ValueError, match="one env"):
         model.learn(10)
 
