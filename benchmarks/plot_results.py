@@ -320,21 +320,20 @@ def review_rows(runs: Runs, env: str) -> list[list[str]]:
     ("—" for a seed without); empty where the env lacks either run or they share no seed.
     """
     before, after = (runs.get((env, run), {}) for run in REVIEW)
-    seeds = sorted(set(before) & set(after))
-    success = {
-        (run, seed): {int(row["steps"]): row["success_rate"] for row in measured[seed]}
-        for run, measured in zip(REVIEW, (before, after))
-        for seed in seeds
+    # seed -> (success by step before, success by step after)
+    curves = {
+        seed: tuple({int(row["steps"]): row["success_rate"] for row in run[seed]} for run in (before, after))
+        for seed in sorted(set(before) & set(after))
     }
-    both = [set(success[(REVIEW[0], seed)]) & set(success[(REVIEW[1], seed)]) for seed in seeds]
-    rows = []
-    for step in sorted(set().union(*both)):
-        cells = [
-            f"{success[(REVIEW[0], seed)][step]:.2f} → {success[(REVIEW[1], seed)][step]:.2f}" if step in steps else "—"
-            for seed, steps in zip(seeds, both)
+    steps = sorted({step for old, new in curves.values() for step in old.keys() & new.keys()})
+    rows = [
+        [
+            steps_label(step),
+            *(f"{old[step]:.2f} → {new[step]:.2f}" if step in old and step in new else "—" for old, new in curves.values()),
         ]
-        rows.append([steps_label(step), *cells])
-    return [["steps", *(f"seed {seed}" for seed in seeds)], *rows] if rows else []
+        for step in steps
+    ]
+    return [["steps", *(f"seed {seed}" for seed in curves)], *rows] if rows else []
 
 
 def review_rst(runs: Runs) -> str:
