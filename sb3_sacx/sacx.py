@@ -237,6 +237,8 @@ class SACX(OffPolicyAlgorithm):
             # Made here rather than by SB3 so that its spaces get a clear error before SB3's asserts see them
             env = maybe_make_env(env, verbose)
             check_spaces(env.observation_space, env.action_space)
+            # Before SB3's own checks of the env (its policy choice for Dict observations, say); _setup_model resolves it
+            snippet_buffer_class(replay_buffer_class, env.observation_space)
             check_episodic_training(train_freq, env.num_envs if isinstance(env, VecEnv) else 1)
         super().__init__(
             policy,
