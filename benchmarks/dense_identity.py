@@ -1,7 +1,8 @@
 """
 SB3's own identity test (``tests/test_identity.py::test_continuous``: ``IdentityEnvBox(eps=0.5)``, ``gamma=0.95``,
 ``learning_rate=1e-3``, ``net_arch=[64, 64]``, 400 steps, then 20 evaluation episodes against a threshold of 90) with
-SACX in SAC's place and one trivial auxiliary task, for SACX's defaults and the settings that change its targets:
+SACX in SAC's place and one trivial auxiliary task, for SACX's defaults and the settings that change its targets (the
+last one is the scale that ``main_reward_scale="auto"`` takes for a sparse reward, 1/(1-gamma), forced on this dense one):
 
     OMP_NUM_THREADS=1 python benchmarks/dense_identity.py
 
@@ -27,7 +28,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "retrace_steps=1": dict(retrace_steps=1),
     "retrace_lambda=0": dict(retrace_lambda=0.0),
-    "main_reward_scale=1.0": dict(main_reward_scale=1.0),
+    "main_reward_scale=20": dict(main_reward_scale=20.0),
 }
 
 

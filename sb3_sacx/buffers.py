@@ -163,6 +163,11 @@ class SnippetStorageMixin:
             self._rewarded = np.nonzero(self.rewards[: self.n_stored()] != 0)
         return self._rewarded
 
+    def rewarded_fraction(self) -> float:
+        """:return: share of the stored transitions with a nonzero main reward (0 when none are stored)."""
+        n_transitions = self.n_stored() * self.n_envs
+        return len(self.rewarded_transitions()[0]) / n_transitions if n_transitions else 0.0
+
     def snippet_indices(
         self, n_snippets: int, length: int, rewarded_fraction: float = 0.0
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

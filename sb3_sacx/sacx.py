@@ -50,6 +50,10 @@ SelfSACX = TypeVar("SelfSACX", bound="SACX")
 
 # Devices with a fused Adam kernel (torch >= 2.4), for the networks' and the temperatures' optimisers alike
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
+# main_reward_scale="auto" counts a main reward as sparse when it is nonzero on at most this share of the stored steps:
+# a sparse task's first gradient step sees none or a handful (LunarLander's and MountainCar's warm-ups: 0 %), a dense
+# reward most (SB3's identity env under random actions: ~44 %)
+SPARSE_REWARD_FRACTION = 0.1
 # The allocator's settings are the process's: made once, not at every model built or loaded (each call reads the
 # interpreter's binary to find its C library)
 _tune_glibc_malloc_once = functools.cache(tune_glibc_malloc)
@@ -134,9 +138,11 @@ class SACX(OffPolicyAlgorithm):
     :param scheduler_kwargs: keyword arguments of a scheduler given by name (e.g. ``{"temperature": 0.1}``).
     :param main_reward_scale: factor on the main reward inside the learner, so that a sparse main task's
         values live on the scale of the auxiliary tasks' (returns of rewards in [0, 1] reach ``1/(1-gamma)``).
-        ``"auto"`` is ``1/(1-gamma)``; use 1.0 for a dense main reward, and for a reward that ``VecNormalize`` normalises
-        (``"auto"`` with ``norm_reward=True`` warns at ``learn()``: it would scale a normalised reward). Logged returns
-        are unscaled.
+        ``"auto"`` is decided once, at the first gradient step, from the main rewards in the replay buffer:
+        ``1/(1-gamma)`` if at most one stored step in ten has a nonzero main reward (a sparse reward), else 1.0 (a
+        dense one, which needs no help). Use 1.0 for a reward that ``VecNormalize`` normalises (``"auto"`` with
+        ``norm_reward=True`` warns at ``learn()``: it could scale a normalised reward). Logged as
+        ``train/main_reward_scale``; logged returns are unscaled.
     :param rewarded_snippet_fraction: fraction of each batch's snippets drawn around transitions with a nonzero
         main reward (once the buffer holds any), the rest uniformly: a sparse main task's rare events then reach
         the main critic every few gradient steps rather than every few hundred (a
@@ -275,6 +281,8 @@ class SACX(OffPolicyAlgorithm):
         self.schedule_period = schedule_period
         self.scheduler_kwargs = scheduler_kwargs
         self.main_reward_scale = main_reward_scale
+        # What "auto" resolved to at the first gradient step; saved with the model so that a loaded one keeps it
+        self._auto_main_reward_scale: Optional[float] = None
         self.rewarded_snippet_fraction = rewarded_snippet_fraction
         self.mixed_precision = mixed_precision
         self.task_names: tuple[str, ...] = ()
@@ -382,7 +390,17 @@ class SACX(OffPolicyAlgorithm):
         return isinstance(self.action_space, spaces.Discrete)
 
     def _main_reward_scale(self) -> float:
-        return 1.0 / (1.0 - self.gamma) if self.main_reward_scale == "auto" else float(self.main_reward_scale)
+        """
+        The factor on the main reward inside the learner. ``"auto"`` is decided once, from the replay buffer at the
+        first gradient step: ``1/(1-gamma)`` for a sparse main reward (nonzero on at most ``SPARSE_REWARD_FRACTION``
+        of the stored steps), else 1.0.
+        """
+        if self.main_reward_scale != "auto":
+            return float(self.main_reward_scale)
+        if self._auto_main_reward_scale is None:
+            sparse = self.replay_buffer.rewarded_fraction() <= SPARSE_REWARD_FRACTION  # type: ignore[union-attr]
+            self._auto_main_reward_scale = 1.0 / (1.0 - self.gamma) if sparse else 1.0
+        return self._auto_main_reward_scale
 
     def _ent_coefs(self) -> th.Tensor:
         """:return: ``[K]`` current temperatures, detached."""
@@ -477,8 +495,8 @@ class SACX(OffPolicyAlgorithm):
         """``main_reward_scale="auto"`` is meant for a sparse 0/1 reward; a VecNormalize'd reward is already scaled."""
         if self.main_reward_scale == "auto" and self._vec_normalize_env is not None and self._vec_normalize_env.norm_reward:
             warnings.warn(
-                "main_reward_scale='auto' multiplies the main reward by 1/(1-gamma) = "
-                f"{self._main_reward_scale():g}, and VecNormalize(norm_reward=True) already normalises it: "
+                "main_reward_scale='auto' multiplies a sparse main reward by 1/(1-gamma) = "
+                f"{1.0 / (1.0 - self.gamma):g}, and VecNormalize(norm_reward=True) already normalises it: "
                 "pass main_reward_scale=1.0, or VecNormalize(norm_reward=False) for a sparse 0/1 reward."
             )
 
@@ -627,6 +645,7 @@ class SACX(OffPolicyAlgorithm):
         self.logger.record("train/actor_loss", float(means["actor_loss"].sum()))
         self.logger.record("train/critic_loss", float(means["critic_loss"].sum()))
         self.logger.record("train/ent_coef", float(means["ent_coef"][0]))
+        self.logger.record("train/main_reward_scale", self._main_reward_scale())
         if "ent_coef_loss" in means:  # as SAC: only learned temperatures have a loss
             self.logger.record("train/ent_coef_loss", float(means["ent_coef_loss"].sum()))
         for key in ("critic_loss", "actor_loss", "ent_coef", "q_value", "entropy"):

@@ -166,6 +166,6 @@ def test_dense_identity_benchmark_writes_a_row_per_setting_and_seed(tmp_path: Pa
     assert "retrace_steps=1" in output
     with open(tmp_path / "dense_identity.csv") as file:
         rows = list(csv.DictReader(file))
-    assert [row["setting"] for row in rows] == ["defaults", "retrace_steps=1", "retrace_lambda=0", "main_reward_scale=1.0"]
+    assert [row["setting"] for row in rows] == ["defaults", "retrace_steps=1", "retrace_lambda=0", "main_reward_scale=20"]
     assert all(0.0 <= float(row["mean_reward"]) <= 100.0 and row["steps"] == "120" for row in rows)
     assert (tmp_path / "dense_identity.png").is_file()

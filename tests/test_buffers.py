@@ -153,3 +153,12 @@ def test_a_million_lunar_lander_steps_fit_in_half_a_gigabyte() -> None:
     buffer = SACXReplayBuffer(1_000_000, env.observation_space, env.action_space, n_aux_tasks=5)
     arrays = [value for value in vars(buffer).values() if isinstance(value, np.ndarray)]
     assert sum(array.nbytes for array in arrays) < 0.5 * 2**30
+
+
+def test_rewarded_fraction_counts_the_stored_transitions_with_a_main_reward() -> None:
+    buffer = SACXReplayBuffer(100, OBS_SPACE, ACTION_SPACE, n_envs=2, n_aux_tasks=2)
+    assert buffer.rewarded_fraction() == 0.0
+    fill(buffer, 40, episode_lengths=[10, 10], rewarded_step=3)
+    assert buffer.rewarded_fraction() == pytest.approx(0.1)
+    fill(buffer, 80, episode_lengths=[10, 10])  # overwrites the oldest steps: now every stored step is rewarded
+    assert buffer.rewarded_fraction() == 1.0

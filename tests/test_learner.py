@@ -61,7 +61,7 @@ def test_absorbing_bonus_only_on_a_step_that_terminates() -> None:
     th.testing.assert_close(rewards[0, :, 1], th.tensor([0.5, 0.25]))
     rewards = model._task_rewards(snippets_with_flags(terminations=[0.0, 1.0], absorbing=[0.0, 1.0]))
     th.testing.assert_close(rewards[0, :, 1], th.tensor([0.5, 0.25 + 0.9 * 0.25 / (1 - 0.9)]))
-    # The main task is never absorbing: its reward is only scaled (main_reward_scale "auto" = 1 / (1 - gamma))
+    # The main task is never absorbing: its reward is only scaled ("auto" on an empty, so sparse, buffer: 1 / (1 - gamma))
     th.testing.assert_close(rewards[0, :, 0], th.tensor([0.0, 10.0]))
 
 

@@ -473,13 +473,30 @@ def test_defaults_learn_from_the_start_of_a_short_run_as_sac_does() -> None:
     assert model._n_updates == 200
 
 
-@pytest.mark.parametrize("one_step", [dict(retrace_steps=1), dict(retrace_lambda=0.0)])
-def test_one_step_targets_learn_sb3s_dense_identity_task_in_sacs_budget(one_step: dict) -> None:
-    # SB3's test_identity.py::test_continuous with SACX in SAC's place, with the dense-reward advice of the docs
+@pytest.mark.parametrize("settings", [dict(), dict(retrace_steps=1), dict(retrace_lambda=0.0)])
+def test_sb3s_dense_identity_task_is_learned_in_sacs_budget(settings: dict) -> None:
+    # SB3's test_identity.py::test_continuous with SACX in SAC's place: its defaults, and one-step targets
     env = AuxRewardWrapper(IdentityEnvBox(eps=0.5), {"zero": zero})
     kwargs = dict(policy_kwargs=dict(net_arch=[64, 64]), seed=0, gamma=0.95, learning_rate=1e-3)
-    model = SACX("MlpPolicy", env, **kwargs, **one_step).learn(400)
+    model = SACX("MlpPolicy", env, **kwargs, **settings).learn(400)
     evaluate_policy(model, env, n_eval_episodes=20, reward_threshold=90, warn=False)
+
+
+def test_auto_main_reward_scale_helps_a_sparse_reward_only_and_is_kept_by_save_load(tmp_path: Any) -> None:
+    sparse = small_sacx(point_reach(), gamma=0.9).learn(60)
+    assert sparse.replay_buffer.rewarded_fraction() <= 0.1
+    assert sparse._main_reward_scale() == pytest.approx(10.0)  # 1 / (1 - gamma)
+    # IdentityEnvBox rewards 1 within 0.5 of the target: ~44 % of random actions
+    dense = small_sacx(AuxRewardWrapper(IdentityEnvBox(eps=0.5), {"zero": zero}), gamma=0.9)
+    dense.learn(60)  # shorter than an episode: nothing is dumped, the logger still holds the values
+    assert dense.replay_buffer.rewarded_fraction() > 0.1
+    assert dense._main_reward_scale() == 1.0
+    assert dense.logger.name_to_value["train/main_reward_scale"] == 1.0
+    # Decided once: a loaded model keeps its scale, whatever its new buffer holds
+    dense.save(tmp_path / "dense")
+    loaded = SACX.load(tmp_path / "dense", env=AuxRewardWrapper(PointReach(), {"zero": zero}))
+    loaded.learn(60)
+    assert loaded._main_reward_scale() == 1.0
 
 
 def test_set_env_checks_the_tasks() -> None:
