@@ -98,8 +98,34 @@ def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) ->
             )
 
 
-def check_hyperparameters(**hyperparameters: Any) -> None:
-    """Raise a clear error, naming the argument, for a hyperparameter of the wrong type or out of range."""
+def check_hyperparameters(
+    *,
+    learning_rate: Any,
+    buffer_size: Any,
+    learning_starts: Any,
+    batch_size: Any,
+    tau: Any,
+    gamma: Any,
+    train_freq: Any,
+    gradient_steps: Any,
+    ent_coef: Any,
+    target_update_interval: Any,
+    target_entropy: Any,
+    retrace_steps: Any,
+    retrace_lambda: Any,
+    schedule_period: Any,
+    main_reward_scale: Any,
+    rewarded_snippet_fraction: Any,
+    mixed_precision: Any,
+    stats_window_size: Any,
+    policy_kwargs: Any,
+    replay_buffer_kwargs: Any,
+) -> None:
+    """
+    Raise a clear error, naming the argument, for a hyperparameter of the wrong type or out of range.
+    The arguments are :class:`sb3_sacx.SACX`'s, by name; the scheduler's are checked by its own module.
+    """
+    hyperparameters = locals()
     for name in (
         "retrace_steps",
         "schedule_period",

@@ -1,6 +1,7 @@
 """SAC-X: Scheduled Auxiliary Control (Riedmiller et al., 2018, "Learning by Playing")."""
 
 import functools
+import inspect
 import io
 import math
 import pathlib
@@ -227,9 +228,7 @@ class SACX(OffPolicyAlgorithm):
             target_entropy=target_entropy,
             retrace_steps=retrace_steps,
             retrace_lambda=retrace_lambda,
-            scheduler=scheduler,
             schedule_period=schedule_period,
-            scheduler_kwargs=scheduler_kwargs,
             main_reward_scale=main_reward_scale,
             rewarded_snippet_fraction=rewarded_snippet_fraction,
             mixed_precision=mixed_precision,
@@ -479,17 +478,9 @@ class SACX(OffPolicyAlgorithm):
 
     def _check_hyperparameters(self) -> None:
         """The constructor's checks (:func:`sb3_sacx.checks.check_hyperparameters`) on the model's current settings."""
-        names = (
-            "learning_rate", "buffer_size", "learning_starts", "batch_size", "tau", "gamma", "train_freq", "gradient_steps",
-            "ent_coef", "target_update_interval", "retrace_steps", "retrace_lambda", "schedule_period",
-            "main_reward_scale", "rewarded_snippet_fraction", "mixed_precision", "policy_kwargs", "replay_buffer_kwargs",
-        )  # fmt: skip
-        # target_entropy is a float once set up ("auto" resolved)
-        check_hyperparameters(
-            **{name: getattr(self, name) for name in names},
-            target_entropy=self.target_entropy,
-            stats_window_size=self._stats_window_size,
-        )
+        # target_entropy is a float once set up ("auto" resolved); SB3 keeps stats_window_size private
+        names = [name for name in inspect.signature(check_hyperparameters).parameters if name != "stats_window_size"]
+        check_hyperparameters(**{name: getattr(self, name) for name in names}, stats_window_size=self._stats_window_size)
 
     def _warn_if_main_reward_is_normalised(self) -> None:
         """``main_reward_scale="auto"`` is meant for a sparse 0/1 reward; a VecNormalize'd reward is already scaled."""
