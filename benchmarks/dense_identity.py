@@ -46,7 +46,7 @@ def mean_reward(setting: dict[str, Any], seed: int, steps: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     parser.add_argument("--steps", type=int, default=400, help="training steps (SB3's test: 400)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
     args = parser.parse_args()
