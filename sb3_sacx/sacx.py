@@ -141,8 +141,8 @@ class SACX(OffPolicyAlgorithm):
         values live on the scale of the auxiliary tasks' (returns of rewards in [0, 1] reach ``1/(1-gamma)``).
         ``"auto"`` is decided once, at the first gradient step, from the main rewards in the replay buffer:
         ``1/(1-gamma)`` if at most one stored step in ten has a nonzero main reward (a sparse reward), else 1.0 (a
-        dense one, which needs no help). Use 1.0 for a reward that ``VecNormalize`` normalises (``"auto"`` with
-        ``norm_reward=True`` warns at ``learn()``: it could scale a normalised reward). Logged as
+        dense one, which needs no help). Use 1.0 for a reward that ``VecNormalize`` normalises (``"auto"`` warns when
+        it would scale a sparse reward that ``norm_reward=True`` normalises). Logged as
         ``train/main_reward_scale``; logged returns are unscaled.
     :param rewarded_snippet_fraction: fraction of each batch's snippets drawn around transitions with a nonzero
         main reward (once the buffer holds any), the rest uniformly: a sparse main task's rare events then reach
@@ -399,6 +399,8 @@ class SACX(OffPolicyAlgorithm):
         if self._auto_main_reward_scale is None:
             sparse = self.replay_buffer.rewarded_fraction() <= SPARSE_REWARD_FRACTION  # type: ignore[union-attr]
             self._auto_main_reward_scale = 1.0 / (1.0 - self.gamma) if sparse else 1.0
+            if sparse:
+                self._warn_if_main_reward_is_normalised()
         return self._auto_main_reward_scale
 
     def _ent_coefs(self) -> th.Tensor:
@@ -469,7 +471,6 @@ class SACX(OffPolicyAlgorithm):
         # Again here: SACX.load(path, **kwargs) and attributes set since construction may have changed them
         self._check_hyperparameters()
         check_episodic_training(self.train_freq, self.n_envs)
-        self._warn_if_main_reward_is_normalised()
         result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
         if env_is_reset or self._episode_steps is None or len(self._episode_steps) != self.n_envs:
             self.replay_buffer.truncate_last_episodes()  # type: ignore[union-attr]
@@ -483,11 +484,11 @@ class SACX(OffPolicyAlgorithm):
         check_hyperparameters(**{name: getattr(self, name) for name in names}, stats_window_size=self._stats_window_size)
 
     def _warn_if_main_reward_is_normalised(self) -> None:
-        """``main_reward_scale="auto"`` is meant for a sparse 0/1 reward; a VecNormalize'd reward is already scaled."""
-        if self.main_reward_scale == "auto" and self._vec_normalize_env is not None and self._vec_normalize_env.norm_reward:
+        """``"auto"`` scales a sparse 0/1 reward; a VecNormalize'd reward is already scaled."""
+        if self._vec_normalize_env is not None and self._vec_normalize_env.norm_reward:
             warnings.warn(
-                "main_reward_scale='auto' multiplies a sparse main reward by 1/(1-gamma) = "
-                f"{1.0 / (1.0 - self.gamma):g}, and VecNormalize(norm_reward=True) already normalises it: "
+                "main_reward_scale='auto' found a sparse main reward and multiplies it by 1/(1-gamma) = "
+                f"{self._auto_main_reward_scale:g}, but VecNormalize(norm_reward=True) already normalises it: "
                 "pass main_reward_scale=1.0, or VecNormalize(norm_reward=False) for a sparse 0/1 reward."
             )
 

@@ -76,6 +76,9 @@ def test_auto_main_reward_scale_warns_on_a_normalised_reward() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         small_sacx(env, main_reward_scale=1.0).learn(60)
+        # A dense reward, which "auto" leaves unscaled, may be normalised
+        dense = VecNormalize(make_vec_env(lambda: AuxRewardWrapper(IdentityEnvBox(eps=0.5), {"zero": zero}), n_envs=1))
+        small_sacx(dense).learn(60)
 
 
 def test_callbacks_and_evaluate_policy(tmp_path) -> None:
@@ -482,7 +485,7 @@ def test_sb3s_dense_identity_task_is_learned_in_sacs_budget(settings: dict) -> N
     evaluate_policy(model, env, n_eval_episodes=20, reward_threshold=90, warn=False)
 
 
-def test_auto_main_reward_scale_helps_a_sparse_reward_only_and_is_kept_by_save_load(tmp_path: Any) -> None:
+def test_auto_main_reward_scale_helps_a_sparse_reward_only_and_is_kept_by_save_load(tmp_path) -> None:
     sparse = small_sacx(point_reach(), gamma=0.9).learn(60)
     assert sparse.replay_buffer.rewarded_fraction() <= 0.1
     assert sparse._main_reward_scale() == pytest.approx(10.0)  # 1 / (1 - gamma)
