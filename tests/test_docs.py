@@ -8,6 +8,7 @@ parse or a parameter missing from a docstring's ``:param:`` list (``docs/conf.py
 import importlib
 import inspect
 import pkgutil
+import re
 import subprocess
 import sys
 import zlib
@@ -149,3 +150,12 @@ def test_site_shows_the_generated_tables(built_site: Path) -> None:
     assert f'<code class="docutils literal notranslate"><span class="pre">{run}</span></code>' in benchmarks
     assert "success_continuous.png" in benchmarks
     assert (built_site / "modules" / "sacx.html").exists()
+
+
+def test_readme_links_resolve() -> None:
+    """Every relative link and image of the README (its plots, the docs pages it points to) is a file of the repository."""
+    root = DOCS.parent
+    targets = re.findall(r"\]\(([^)#\s]+)\)", (root / "README.md").read_text())
+    local = [target for target in targets if "://" not in target]
+    assert any(target.endswith(".png") for target in local), "the README shows no plot"
+    assert not [target for target in local if not (root / target).exists()]
