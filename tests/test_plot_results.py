@@ -2,12 +2,15 @@
 
 import csv
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Optional
 
 import pytest
 
-SCRIPT = Path(__file__).parents[1] / "benchmarks" / "plot_results.py"
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))  # as when run as a script: it reads the envs of sparse_lunar_lander.py
+SCRIPT = BENCHMARKS / "plot_results.py"
 spec = importlib.util.spec_from_file_location("plot_results", SCRIPT)
 plot_results = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(plot_results)
@@ -55,7 +58,7 @@ def generated(tmp_path: Path) -> Path:
 def test_headline_medians_spread_and_first_step_at_target(generated: Path) -> None:
     runs = plot_results.load_runs(generated / "results")
     rows = {(row["env"], row["method"]): row for row in plot_results.headline_rows(runs)}
-    # Env order: the known envs in ENV_NAMES's order; methods in HEADLINE's order, the furthest measured run of each
+    # Env order: the known envs in ENV_IDS's order; methods in HEADLINE's order, the furthest measured run of each
     assert list(rows) == [
         ("SparseLunarLander-v0", "SACX (defaults)"),
         ("SparseLunarLander-v0", "SACX, main task only"),
@@ -83,6 +86,29 @@ def test_headline_medians_spread_and_first_step_at_target(generated: Path) -> No
     two_of_three = {seed: [dict(wall_time_s=60.0, success_rate=success)] for seed, success in enumerate([1.0, 0.95, 0.0])}
     assert plot_results.hours_to_target(two_of_three) == round(60 / 3600, 2)
     assert rows[("SparseLunarLander-v0", "SACX, main task only")]["run"] == "sacx-bf16-main-only"
+
+
+def test_headline_compares_finished_seeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(plot_results.BUDGETS, "mountaincar", 30)
+
+    def curve(*success: float) -> list[dict[str, float]]:
+        return [dict(steps=10 * (i + 1), success_rate=value) for i, value in enumerate(success)]
+
+    runs = {
+        # Seed 2 is in progress: the headline compares seeds 0 and 1 at the budget, not all three at 10 steps
+        ("mountaincar", "sacx-defaults"): {0: curve(0.0, 1.0, 1.0), 1: curve(0.0, 0.5, 1.0), 2: curve(0.0)},
+        # No seed has finished: all of them, at the steps all reached
+        ("mountaincar", "sacx-main-only"): {0: curve(0.0, 0.0), 1: curve(0.0, 0.5)},
+    }
+    rows = {row["run"]: row for row in plot_results.headline_rows(runs)}
+    assert (rows["sacx-defaults"]["seeds"], rows["sacx-defaults"]["steps"]) == (2, 30)
+    assert list(rows["sacx-defaults"]["curve_median"]) == [0.0, 0.75, 1.0]
+    assert (rows["sacx-main-only"]["seeds"], rows["sacx-main-only"]["steps"]) == (2, 20)
+    pays = plot_results.auxiliaries_pay(runs, "mountaincar")
+    assert pays["evaluations"] == 2 and pays["best"] == 0.5 and pays["clearly_better_at"] == 20
+    # An older run measured by more finished seeds stays the headline's until the new one's seeds finish
+    runs[("mountaincar", "sacx")] = {seed: curve(0.0, 0.0, 0.0) for seed in range(3)}
+    assert plot_results.headline_runs(runs, "mountaincar")[0][1] == "sacx"
 
 
 def test_generated_files(generated: Path) -> None:
