@@ -14,8 +14,9 @@ A run is finished when its CSV reaches the env's budget. A lane holds a run by a
 ``<checkpoint-dir>/<env>/<run>/seed<k>.lock`` while it trains it; the lock ends with the lane's process, so a lane
 killed by a session's end frees its run for the next one. The order is the order of dependence of the open work:
 SACX's defaults on the continuous lander first (the learner review's re-runs), then MountainCar (cheap: five seeds of
-every method), then the main-task-only ablation and the floor on the main intention's share on the continuous lander,
-the Discrete lander, and the fourth and fifth continuous seeds.
+every method), then the rest of SPEC section 7's table (the continuous lander's main-task-only ablation, the Discrete
+lander, the fourth and fifth continuous seeds), and last a lever on the auxiliaries' cost: the floor on the main
+intention's share on the continuous lander.
 """
 
 import argparse
@@ -73,11 +74,10 @@ def stage(env: str, runs: Sequence[str], seeds: Sequence[int]) -> list[PlannedRu
 PLAN: tuple[PlannedRun, ...] = (
     *stage("continuous", ["sacx-defaults"], range(3)),
     *stage("mountaincar", ["sacx-defaults", "sacx-main-only", "sac"], range(5)),
-    *stage("continuous", ["sacx-main-only"], range(3)),
-    *stage("continuous", ["sacx-main-floor-0.5"], range(3)),
-    *stage("continuous", ["sac"], range(3)),
+    *stage("continuous", ["sacx-main-only", "sac"], range(3)),
     *stage("discrete", ["sacx-defaults", "sacx-main-only", "dqn"], range(3)),
     *stage("continuous", ["sacx-defaults", "sacx-main-only"], range(3, 5)),
+    *stage("continuous", ["sacx-main-floor-0.5"], range(3)),
 )
 
 

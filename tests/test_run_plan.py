@@ -35,8 +35,10 @@ def test_the_plan_is_spec_sections_seven_comparison() -> None:
             seeds = {planned.seed for planned in plan if planned.env == env and planned.run == run}
             assert seeds >= set(range(n_seeds)), (env, run)
     assert {planned.seed for planned in plan if planned.env == "continuous" and planned.run != "sac"} == set(range(5))
-    # The learner review's re-runs come first
+    # The learner review's re-runs come first, then SPEC section 7's table, then the levers
     assert plan[:3] == tuple(run_plan.PlannedRun("continuous", "sacx-defaults", seed) for seed in range(3))
+    table = [i for i, planned in enumerate(plan) if planned.run in ("sacx-defaults", "sacx-main-only", "sac", "dqn")]
+    assert table == list(range(len(table)))
 
 
 def test_a_run_is_finished_at_its_envs_budget(tmp_path: Path) -> None:
