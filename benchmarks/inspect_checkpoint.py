@@ -2,7 +2,8 @@
 Why a sparse-LunarLander run lands or does not: a report on one checkpoint of ``benchmarks/sparse_lunar_lander.py``.
 
 1. The replay buffer, per 25k steps: successes, rests (episode ends at rest), how episodes ended, the fraction of
-   steps with a leg on the ground, and each intention's share of the acting.
+   steps with a leg on the ground, and each intention's share of the acting; for Box actions, how many stored actions
+   are saturated (where version 0.1.0's Retrace defect cut the traces).
 2. Each head of the model, acting deterministically (or, with ``--stochastic``, sampling as in training) on fixed-seed
    episodes: how its episodes end, their length and
    per-task returns, and its critic's value of the first state against the discounted return it then earned
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
 from sparse_lunar_lander import ENV_IDS, make_env  # this script's neighbour (the script directory is on sys.path)
 
 from sb3_sacx import SACX
@@ -68,10 +70,25 @@ def buffer_report(buffer: SACXReplayBuffer, task_names: tuple[str, ...], chunk: 
                 f"{start:>9d} {len(in_chunk):8d} {counts} {on_ground[start:stop].mean():9.3f}  "
                 + " ".join(f"{name}={share:.2f}" for name, share in zip(task_names, shares))
             )
+        if isinstance(buffer.action_space, spaces.Box):
+            print("saturated actions per action dimension: " + saturation_report(buffer.actions[:n_stored, env]))
         for outcome in ("success", "rest"):
             final_intentions = buffer.intentions[:n_stored, env][end_steps[outcomes == outcome]]
             by_task = np.bincount(final_intentions[final_intentions >= 0], minlength=len(task_names))
             print(f"{outcome} by the intention acting last: " + ", ".join(f"{n}={c}" for n, c in zip(task_names, by_task)))
+
+
+def saturation_report(actions: np.ndarray) -> str:
+    """
+    ``[n, A]`` stored actions in [-1, 1]: per dimension, the share at ±1 exactly in float32 (torch's float32 tanh of a
+    pre-squash sample u rounds to ±1 from |u| of about 9.0 on) and the share beyond ±0.99999 (|u| above about 6.1).
+    Version 0.1.0 recomputed the learner's log π from such actions while the behaviour's came from u, so its Retrace
+    trace weights fell there (a mean of 0.998 at a pre-squash mean of 6, 0.655 at 8): this says how much of a run's
+    data that defect touched.
+    """
+    magnitude = np.abs(actions.astype(np.float32))
+    at_one, beyond = (magnitude >= 1.0).mean(axis=0), (magnitude > 0.99999).mean(axis=0)
+    return ", ".join(f"{a:.2%} at ±1, {b:.2%} beyond ±0.99999" for a, b in zip(at_one, beyond))
 
 
 def head_report(model: SACX, env_name: str, n_episodes: int, deterministic: bool) -> None:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch as th
 from stable_baselines3 import SAC
 
 from sb3_sacx import SACX, QScheduler
@@ -69,6 +70,7 @@ def test_learning_benchmark_resumes_and_is_inspectable(tmp_path: Path) -> None:
         "inspect_checkpoint.py", str(tmp_path / "checkpoints" / "continuous" / "sacx" / "seed3"), "--episodes", "1"
     )
     assert "replay buffer: 450 steps per env" in report
+    assert "saturated actions per action dimension: " in report
     for task in ("main", "touch", "goal_distance"):
         assert f"head {task}:" in report
 
@@ -89,7 +91,17 @@ def test_learning_benchmark_with_an_extra_task(tmp_path: Path) -> None:
     model = SACX.load(checkpoint / "model.zip")
     assert model.task_names[-1] == "land_on_pad"
     assert model.learning_starts == 10_000 and model.batch_size == TINY_SACX["batch_size"]
-    assert "head land_on_pad:" in run_script("inspect_checkpoint.py", str(checkpoint), "--episodes", "1")
+    report = run_script("inspect_checkpoint.py", str(checkpoint), "--episodes", "1")
+    assert "head land_on_pad:" in report and "saturated actions" not in report  # Discrete actions do not saturate
+
+
+def test_saturation_report_counts_actions_at_and_near_the_bounds() -> None:
+    sys.path.insert(0, str(BENCHMARKS))
+    from inspect_checkpoint import saturation_report
+
+    # torch's float32 tanh rounds to 1 from |u| of about 9.0 on: 2 of 4 there in the first dimension, 3 of 4 beyond 0.99999
+    actions = th.tanh(th.tensor([[9.5, 0.0], [-10.0, 0.5], [6.5, -0.9], [1.0, 6.5]])).numpy()
+    assert saturation_report(actions) == "50.00% at ±1, 75.00% beyond ±0.99999, 0.00% at ±1, 25.00% beyond ±0.99999"
 
 
 @pytest.mark.parametrize(
