@@ -389,13 +389,15 @@ def env_rst(runs: Runs, env: str, plots: Sequence[str]) -> str:
             "Median success over seeds at each evaluation (min to max over seeds), at the steps all of a run's seeds reached; "
             "**bold** where the median reaches the target:\n"
         )
+        # One row per evaluation label: SAC's MountainCar evaluations at 5024, 10016, ... share the others' 5k, 10k, ...
         all_steps = sorted({int(step) for _, _, summary in headline for step in summary["curve_steps"]})
+        labels = dict.fromkeys(steps_label(step) for step in all_steps)
         rows = []
-        for step in all_steps:
-            row = [steps_label(step)]
+        for label in labels:
+            row = [label]
             for _, _, summary in headline:
-                where = np.flatnonzero(summary["curve_steps"] == step)
-                if len(where):
+                where = [i for i, step in enumerate(summary["curve_steps"]) if steps_label(int(step)) == label]
+                if where:
                     i = where[0]
                     median = f"{summary['curve_median'][i]:.2f}"
                     if summary["curve_median"][i] >= TARGET:

@@ -193,3 +193,14 @@ def test_steps_label(steps: Optional[int], label: str) -> None:
 def test_readme_without_markers_is_refused() -> None:
     with pytest.raises(ValueError, match="markers"):
         plot_results.replace_between_markers("no markers here", "table")
+
+
+def test_env_table_has_one_row_per_evaluation_label() -> None:
+    # SAC's MountainCar chunks of 32 steps evaluate at 5024 and 10016 where SACX does at 5000 and 10000
+    runs = {
+        ("mountaincar", "sacx-defaults"): {0: [dict(steps=5000, success_rate=0.5), dict(steps=10000, success_rate=1.0)]},
+        ("mountaincar", "sac"): {0: [dict(steps=5024, success_rate=0.0), dict(steps=10016, success_rate=0.25)]},
+    }
+    table = plot_results.env_rst(runs, "mountaincar", plots=[]).split("Success rate of every run")[0]
+    assert table.count("   * - 5k\n") == 1 and table.count("   * - 10k\n") == 1
+    assert "   * - 10k\n     - **1.00** (1.00 to 1.00)\n     - 0.25 (0.25 to 0.25)\n" in table
