@@ -27,6 +27,8 @@ from sb3_sacx.buffers import SACXReplayBuffer
 OUTCOMES = ("success", "rest", "crash", "out", "timeout")
 # Episodes of the head report start from seeds that neither training nor the benchmark's evaluation uses
 HEAD_SEED_OFFSET = 2_000_000
+# The observation's leg-contact entries, [x, y, vx, vy, angle, angular_velocity, leg0_contact, leg1_contact]
+LEG_FLAGS = slice(6, 8)
 
 
 def episode_outcome(success: bool, at_rest: bool, truncated: bool, x: float) -> str:
@@ -58,7 +60,9 @@ def buffer_report(buffer: SACXReplayBuffer, task_names: tuple[str, ...], chunk: 
             ]
         )
         end_steps = np.flatnonzero(ends)
-        on_ground = buffer.aux_rewards[:n_stored, env, task_names.index("touch") - 1] > 0
+        # The sparse envs write Box2D's leg contacts into the observation's two leg flags (SPEC section 3): read them
+        # there rather than from `touch`'s reward, which a main-task-only run does not store
+        on_ground = buffer.next_observations[:n_stored, env, LEG_FLAGS].max(axis=-1) > 0
         print(f"env {env}\n{header}")
         for start in range(0, n_stored, chunk):
             stop = min(n_stored, start + chunk)

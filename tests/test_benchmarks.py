@@ -95,6 +95,21 @@ def test_learning_benchmark_with_an_extra_task(tmp_path: Path) -> None:
     assert "head land_on_pad:" in report and "saturated actions" not in report  # Discrete actions do not saturate
 
 
+def test_a_main_task_only_checkpoint_is_inspectable(tmp_path: Path) -> None:
+    # The ablation stores no auxiliary rewards: the buffer report reads the ground contact from the observation
+    run_script(
+        "sparse_lunar_lander.py", "--algo", "sacx", "--env", "continuous", "--seed", "2", "--steps", "150",
+        "--eval-every", "150", "--eval-episodes", "1", "--head-episodes", "1", "--variant", "main-only", "--no-aux",
+        "--sacx-kwargs", json.dumps(TINY_SACX),
+        "--checkpoint-dir", str(tmp_path / "checkpoints"), "--results-dir", str(tmp_path / "results"),
+    )  # fmt: skip
+    checkpoint = tmp_path / "checkpoints" / "continuous" / "main-only" / "seed2"
+    assert SACX.load(checkpoint / "model.zip").task_names == ("main",)
+    report = run_script("inspect_checkpoint.py", str(checkpoint), "--episodes", "1")
+    assert "replay buffer: 150 steps per env" in report and "main=1.00" in report
+    assert "head main:" in report and "head touch:" not in report
+
+
 def test_saturation_report_counts_actions_at_and_near_the_bounds() -> None:
     sys.path.insert(0, str(BENCHMARKS))
     from inspect_checkpoint import saturation_report
