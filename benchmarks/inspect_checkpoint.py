@@ -23,12 +23,11 @@ from sparse_lunar_lander import ENV_IDS, make_env  # this script's neighbour (th
 
 from sb3_sacx import SACX
 from sb3_sacx.buffers import SACXReplayBuffer
+from sb3_sacx.tasks.lunar_lander import _LEG0, _LEG1
 
 OUTCOMES = ("success", "rest", "crash", "out", "timeout")
 # Episodes of the head report start from seeds that neither training nor the benchmark's evaluation uses
 HEAD_SEED_OFFSET = 2_000_000
-# The observation's leg-contact entries, [x, y, vx, vy, angle, angular_velocity, leg0_contact, leg1_contact]
-LEG_FLAGS = slice(6, 8)
 
 
 def episode_outcome(success: bool, at_rest: bool, truncated: bool, x: float) -> str:
@@ -62,7 +61,7 @@ def buffer_report(buffer: SACXReplayBuffer, task_names: tuple[str, ...], chunk: 
         end_steps = np.flatnonzero(ends)
         # The sparse envs write Box2D's leg contacts into the observation's two leg flags (SPEC section 3): read them
         # there rather than from `touch`'s reward, which a main-task-only run does not store
-        on_ground = buffer.next_observations[:n_stored, env, LEG_FLAGS].max(axis=-1) > 0
+        on_ground = buffer.next_observations[:n_stored, env, _LEG0 : _LEG1 + 1].max(axis=-1) > 0
         print(f"env {env}\n{header}")
         for start in range(0, n_stored, chunk):
             stop = min(n_stored, start + chunk)
