@@ -7,6 +7,7 @@ what is finished. Start one lane per core; lanes share the plan, each taking the
     OMP_NUM_THREADS=1 nohup python benchmarks/run_plan.py > runs/lane1.log 2>&1 &
     python benchmarks/run_plan.py --list                      # where every run stands
     python benchmarks/run_plan.py --env mountaincar --dry-run  # what a lane would run there
+    python benchmarks/run_plan.py --env discrete --run dqn     # a lane for DQN's Discrete runs only
 
 Arguments the plan does not know go to every run (e.g. ``--eval-episodes 20``).
 
@@ -150,10 +151,15 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--list", action="store_true", help="say where every planned run stands, and stop")
     parser.add_argument("--dry-run", action="store_true", help="print the commands a lane would run, run none")
     parser.add_argument("--env", choices=list(ENVS), action="append", help="only the runs on this env (repeatable)")
+    parser.add_argument("--run", choices=list(METHODS), action="append", help="only this method's runs (repeatable)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
     parser.add_argument("--checkpoint-dir", type=Path, default=Path("runs/checkpoints"))
     args, extra = parser.parse_known_args(argv)
-    plan = [planned for planned in PLAN if args.env is None or planned.env in args.env]
+    plan = [
+        planned
+        for planned in PLAN
+        if (args.env is None or planned.env in args.env) and (args.run is None or planned.run in args.run)
+    ]
     # Arguments for the benchmark itself (e.g. --eval-episodes), checked once here rather than failing every run
     for planned in plan:
         parse_args([*planned.arguments, *extra])

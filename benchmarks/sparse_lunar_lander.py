@@ -344,6 +344,7 @@ def main() -> None:
         wall_time = float(rows_up_to(csv_path, model.num_timesteps)[-1]["wall_time_s"])
         print(f"resuming {name} seed {args.seed} at {model.num_timesteps} steps")
     else:
+        restart_from_scratch(csv_path)
         model = build_model(args, train_env)
     # The machine beside its timings: the CPUs of this project's machines differ
     cpu = describe(cpu_capabilities())
@@ -396,6 +397,19 @@ def branch(args: argparse.Namespace, checkpoint: Path, csv_path: Path) -> None:
     for row in (row for row in source_rows if int(row["steps"]) <= model.num_timesteps):
         append_row(csv_path, {**row, "variant": run_name(args)})
     print(f"{run_name(args)} seed {args.seed} branches from {args.branch_from} at {model.num_timesteps} steps")
+
+
+def restart_from_scratch(csv_path: Path) -> None:
+    """
+    Start the run's CSV afresh: rows without a checkpoint (lost with the machine that trained them) belong to a run
+    that cannot be continued, and a new run from step 0 appended to them would measure every budget twice.
+    """
+    if not csv_path.exists():
+        return
+    _, rows = read_rows(csv_path)
+    if rows:
+        print(f"no checkpoint for the {len(rows)} rows of {csv_path} (up to {rows[-1]['steps']} steps): restarting from 0")
+    csv_path.unlink()
 
 
 def rows_up_to(path: Path, steps: int) -> list[dict[str, str]]:

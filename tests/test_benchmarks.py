@@ -170,6 +170,14 @@ def test_learning_benchmark_on_mountain_car(tmp_path: Path) -> None:
     assert baseline.use_sde and baseline.gamma == 0.9999 and baseline.gradient_steps == 32
     assert baseline.policy_kwargs["net_arch"] == [64, 64]
 
+    # A checkpoint lost (with the machine that trained it): the run starts again from 0, replacing its rows
+    for saved in (tmp_path / "checkpoints" / "mountaincar" / "sac" / "seed2").iterdir():
+        saved.unlink()
+    restarted = run_script("sparse_lunar_lander.py", *common, "--algo", "sac", "--eval-every", "64", "--steps", "128")
+    assert "no checkpoint for the 1 rows" in restarted and "restarting from 0" in restarted
+    with open(tmp_path / "results" / "mountaincar" / "sac" / "seed2.csv") as file:
+        assert [int(row["steps"]) for row in csv.DictReader(file)] == [64, 128]
+
 
 def test_throughput_benchmark_states_the_cpu(tmp_path: Path) -> None:
     output = run_script(

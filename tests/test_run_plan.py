@@ -81,3 +81,23 @@ def test_a_lane_trains_a_run_with_the_benchmark(tmp_path: Path, capsys: pytest.C
 def test_arguments_the_benchmark_refuses_stop_the_lane_before_any_run(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         run_plan.main(["--env", "discrete", "--results-dir", str(tmp_path), "--no-such-option"])
+
+
+def test_a_lane_can_be_limited_to_some_methods(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_plan.main(
+        [
+            "--env",
+            "continuous",
+            "--run",
+            "sacx-main-only",
+            "--list",
+            "--results-dir",
+            str(tmp_path),
+            "--checkpoint-dir",
+            str(tmp_path),
+        ]
+    )
+    listed = capsys.readouterr().out.splitlines()
+    expected = [planned for planned in run_plan.PLAN if (planned.env, planned.run) == ("continuous", "sacx-main-only")]
+    assert len(listed) == len(expected) == 5
+    assert all("continuous" in line and "sacx-main-only" in line for line in listed)
