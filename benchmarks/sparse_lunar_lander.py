@@ -16,8 +16,9 @@ baseline (``sac`` on Box actions, ``dqn`` on Discrete), e.g. on MountainCar (50k
     OMP_NUM_THREADS=1 python benchmarks/sparse_lunar_lander.py --env mountaincar --seed 0 --algo sac
 
 Runs are resumable: after each evaluation the model (scheduler included) and its replay buffer are checkpointed
-under ``--checkpoint-dir``; running the same command again continues from there. ``--max-evals`` bounds how many steps
-one invocation trains (in evaluation periods), so a long run can span sessions:
+under ``--checkpoint-dir``; running the same command again continues from there (and, where the CSV has rows but the
+checkpoint is gone, say on a new machine, starts the run again from 0 in place of those rows). ``--max-evals`` bounds
+how many steps one invocation trains (in evaluation periods), so a long run can span sessions:
 
     OMP_NUM_THREADS=1 python benchmarks/sparse_lunar_lander.py --algo sacx --env continuous --seed 0
     OMP_NUM_THREADS=1 python benchmarks/sparse_lunar_lander.py --algo sac --env continuous --seed 0
