@@ -84,19 +84,10 @@ def test_arguments_the_benchmark_refuses_stop_the_lane_before_any_run(tmp_path: 
 
 
 def test_a_lane_can_be_limited_to_some_methods(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    run_plan.main(
-        [
-            "--env",
-            "continuous",
-            "--run",
-            "sacx-main-only",
-            "--list",
-            "--results-dir",
-            str(tmp_path),
-            "--checkpoint-dir",
-            str(tmp_path),
-        ]
-    )
+    run_plan.main([
+        "--env", "continuous", "--run", "sacx-main-only", "--list",
+        "--results-dir", str(tmp_path), "--checkpoint-dir", str(tmp_path),
+    ])  # fmt: skip
     listed = capsys.readouterr().out.splitlines()
     expected = [planned for planned in run_plan.PLAN if (planned.env, planned.run) == ("continuous", "sacx-main-only")]
     assert len(listed) == len(expected) == 5
