@@ -229,6 +229,7 @@ def success_cells(row: dict[str, Any]) -> list[str]:
 PAYS_HEADER = (
     "env",
     "runs",
+    "seeds",
     "evaluations",
     "defaults minus main only: worst (at)",
     "best (at)",
@@ -240,15 +241,19 @@ CLEARLY_BETTER = 0.3
 
 def auxiliaries_pay(runs: Runs, env: str) -> Optional[dict[str, Any]]:
     """
-    The difference of median success, SACX's defaults minus its main-task-only ablation (the headline's runs), at the
-    evaluations both reached: its worst and best, whether it is never negative, and where it first reaches
-    :data:`CLEARLY_BETTER`. None where the env lacks either run.
+    The difference of median success, SACX's defaults minus its main-task-only ablation (the headline's runs), over
+    the seeds both runs measured (SPEC section 7: the same seeds for every method; the headline may hold more seeds of
+    one), at the evaluations both reached: its worst and best, whether it is never negative, and where it first reaches
+    :data:`CLEARLY_BETTER`. None where the env lacks either run or they share no seed.
     """
     chosen = {method: (run, seeds) for method, run, seeds in headline_runs(runs, env)}
     if HEADLINE[0][0] not in chosen or HEADLINE[1][0] not in chosen:
         return None
     (defaults, with_aux_seeds), (main_only, main_only_seeds) = chosen[HEADLINE[0][0]], chosen[HEADLINE[1][0]]
-    curves = [summarise_run(seeds) for seeds in (with_aux_seeds, main_only_seeds)]
+    shared = sorted(set(with_aux_seeds) & set(main_only_seeds))
+    if not shared:
+        return None
+    curves = [summarise_run({seed: seeds[seed] for seed in shared}) for seeds in (with_aux_seeds, main_only_seeds)]
     steps, with_aux, without = np.intersect1d(curves[0]["curve_steps"], curves[1]["curve_steps"], return_indices=True)
     if not len(steps):
         return None
@@ -257,6 +262,7 @@ def auxiliaries_pay(runs: Runs, env: str) -> Optional[dict[str, Any]]:
     return dict(
         env=env_name(env),
         runs=(defaults, main_only),
+        seeds=shared,
         evaluations=len(steps),
         worst=float(difference.min()),
         worst_at=int(steps[difference.argmin()]),
@@ -271,6 +277,7 @@ def pays_cells(row: dict[str, Any], code: str) -> list[str]:
     return [
         f"{code}{row['env']}{code}",
         " vs ".join(f"{code}{run}{code}" for run in row["runs"]),
+        ", ".join(map(str, row["seeds"])),
         str(row["evaluations"]),
         f"{row['worst']:+.2f} ({steps_label(row['worst_at'])})",
         f"{row['best']:+.2f} ({steps_label(row['best_at'])})",
@@ -315,8 +322,8 @@ def headline_markdown(runs: Runs) -> str:
 
 
 PAYS_INTRO = (
-    "Do the auxiliary tasks pay? SACX's defaults minus SACX with the main task only, median success over seeds, at the "
-    "evaluations both runs reached:"
+    "Do the auxiliary tasks pay? SACX's defaults minus SACX with the main task only, median success over the seeds both "
+    "runs finished (the same seeds for both), at the evaluations both reached:"
 )
 
 

@@ -135,19 +135,21 @@ def test_generated_files(generated: Path) -> None:
 def test_whether_the_auxiliaries_pay(generated: Path) -> None:
     runs = plot_results.load_runs(generated / "results")
     rows = {row["env"]: row for row in plot_results.pays_rows(runs)}
-    # Medians 0.0, 0.5, 0.9, 0.9 against 0.0, 0.0, 0.5, 1.0
+    # On seed 0, the one seed both ran: 0.0, 0.5, 0.9, 1.0 against 0.0, 0.0, 0.5, 1.0. The defaults' median over all
+    # three of its seeds (0.9 at 40) would make them worse by 0.1 at 40 than a main-only run that has seed 0 only
     mountaincar = rows["SparseMountainCarContinuous-v0"]
-    assert mountaincar["runs"] == ("sacx-defaults", "sacx-main-only") and mountaincar["evaluations"] == 4
-    assert (mountaincar["worst"], mountaincar["worst_at"]) == (pytest.approx(-0.1), 40)
+    assert mountaincar["runs"] == ("sacx-defaults", "sacx-main-only") and mountaincar["seeds"] == [0]
+    assert mountaincar["evaluations"] == 4
+    assert (mountaincar["worst"], mountaincar["worst_at"]) == (0.0, 10)
     assert (mountaincar["best"], mountaincar["best_at"]) == (0.5, 20)
-    assert not mountaincar["never_worse"] and mountaincar["clearly_better_at"] == 20
+    assert mountaincar["never_worse"] and mountaincar["clearly_better_at"] == 20
     # 0.1, 0.2, 0.3, 0.4 against 0.5, 0.9, 0.9, 1.0 (sacx-main-only is behind: sacx-bf16-main-only is the headline's)
     discrete = rows["SparseLunarLander-v0"]
     assert discrete["runs"] == ("sacx", "sacx-bf16-main-only")
     assert discrete["best"] == pytest.approx(-0.4) and discrete["clearly_better_at"] is None
     readme = (generated / "README.md").read_text()
     assert (
-        "| `SparseMountainCarContinuous-v0` | `sacx-defaults` vs `sacx-main-only` | 4 | -0.10 (40) | +0.50 (20) | no "
+        "| `SparseMountainCarContinuous-v0` | `sacx-defaults` vs `sacx-main-only` | 0 | 4 | +0.00 (10) | +0.50 (20) | yes "
         in readme
     )
     assert "| yes, from 20 |" in readme
