@@ -217,7 +217,9 @@ def test_pendulum_aux_wrapper() -> None:
 
 
 def test_sampler_search_space_and_merge() -> None:
-    base = {"policy_kwargs": {"net_arch": [32, 32], "critic_action_layer": 1}, "scheduler_kwargs": {"epsilon": 0.1}}
+    # A config written for SAC-Q: every one of its options must leave the SAC-U trials alone
+    sacq_options = {"epsilon": 0.1, "step_size": 0.05, "history_length": 2}
+    base = {"policy_kwargs": {"net_arch": [32, 32], "critic_action_layer": 1}, "scheduler_kwargs": sacq_options}
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     seen_schedulers = set()
     for _ in range(30):
@@ -233,7 +235,7 @@ def test_sampler_search_space_and_merge() -> None:
         assert 0.97 <= hyperparams["gamma"] < 1
         assert 0 <= hyperparams["retrace_lambda"] <= 1
         # Either scheduler takes the floor on the main intention's share; SAC-U takes no SAC-Q options
-        expected = {"epsilon", "temperature", "min_main_probability"} if hyperparams["scheduler"] == "sac-q" else set()
+        expected = {*sacq_options, "temperature"} if hyperparams["scheduler"] == "sac-q" else set()
         assert set(hyperparams["scheduler_kwargs"]) == expected | {"min_main_probability"}
         assert hyperparams["scheduler_kwargs"]["min_main_probability"] in (0.0, 0.25, 0.5, 0.75)
         SACX("MlpPolicy", "SparseMountainCarContinuous-v0", **{**hyperparams, "buffer_size": 1_000})

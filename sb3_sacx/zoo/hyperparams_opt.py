@@ -8,8 +8,11 @@ hyperparameters from a study (``--storage ... --study-name ... --trial-id N``).
 This module does not import rl-zoo3 (nor Optuna, except for type checking).
 """
 
+import inspect
 from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any, Optional
+
+from sb3_sacx.schedulers import QScheduler, Scheduler
 
 if TYPE_CHECKING:
     import optuna
@@ -25,8 +28,10 @@ NET_ARCH: dict[str, list[int]] = {
 SCHEDULERS: tuple[str, ...] = ("sac-u", "sac-q")
 
 #: ``scheduler_kwargs`` keys that only SAC-Q takes: dropped when a trial picks SAC-U, so that a
-#: config written for SAC-Q does not break the SAC-U trials.
-SACQ_ONLY_KWARGS: tuple[str, ...] = ("temperature", "epsilon", "step_size")
+#: config written for SAC-Q does not break the SAC-U trials. Read from the constructors, so a new SAC-Q option is one too.
+SACQ_ONLY_KWARGS: tuple[str, ...] = tuple(
+    name for name in inspect.signature(QScheduler).parameters if name not in inspect.signature(Scheduler).parameters
+)
 
 #: SACX's constructor defaults for the two values that must stay consistent (``batch_size >= retrace_steps``).
 _DEFAULT_BATCH_SIZE = 256
@@ -69,7 +74,7 @@ _SEARCH_SPACE: dict[str, Callable[["optuna.Trial"], Any]] = {
     "retrace_steps": lambda trial: trial.suggest_categorical("retrace_steps", [1, 2, 4, 8, 16]),
     "retrace_lambda": lambda trial: trial.suggest_categorical("retrace_lambda", [0.5, 0.75, 0.9, 0.95, 1.0]),
     "scheduler": lambda trial: trial.suggest_categorical("scheduler", list(SCHEDULERS)),
-    # A LunarLander landing takes 200-250 steps (SPEC §8); Pendulum's episodes last 200
+    # A LunarLander landing takes 200-250 steps; Pendulum's episodes last 200
     "schedule_period": lambda trial: trial.suggest_categorical("schedule_period", [50, 100, 250, 500]),
     # A floor on the main intention's share of acting, for either scheduler (SPEC §8's open idea)
     "min_main_probability": lambda trial: trial.suggest_categorical("min_main_probability", [0.0, 0.25, 0.5, 0.75]),
@@ -129,7 +134,7 @@ def sample_sacx_params(
     params = {name: suggest(trial) for name, suggest in _SEARCH_SPACE.items() if searched(name)}
     # Conditional: only SAC-Q has a temperature (a parameter TPE then models for SAC-Q trials only)
     if params.get("scheduler", base.get("scheduler", _DEFAULT_SCHEDULER)) == "sac-q" and searched("sacq_temperature"):
-        # eta ~ 1 on 0/1 returns barely differs from SAC-U; ~0.1 is more telling (SPEC §8)
+        # eta ~ 1 on 0/1 returns barely differs from SAC-U; ~0.1 is more telling
         params["sacq_temperature"] = trial.suggest_float("sacq_temperature", 0.01, 2.0, log=True)
 
     hyperparams = convert_sacx_params(params, base)
