@@ -30,7 +30,7 @@ SCHEDULERS: tuple[str, ...] = ("sac-u", "sac-q")
 #: ``scheduler_kwargs`` keys that only SAC-Q takes: dropped when a trial picks SAC-U, so that a
 #: config written for SAC-Q does not break the SAC-U trials. Read from the constructors, so a new SAC-Q option is one too.
 SACQ_ONLY_KWARGS: tuple[str, ...] = tuple(
-    name for name in inspect.signature(QScheduler).parameters if name not in inspect.signature(Scheduler).parameters
+    inspect.signature(QScheduler).parameters.keys() - inspect.signature(Scheduler).parameters.keys()
 )
 
 #: SACX's constructor defaults for the two values that must stay consistent (``batch_size >= retrace_steps``).
