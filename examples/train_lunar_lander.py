@@ -5,11 +5,12 @@ Train SACX on the sparse LunarLander: reward 1 for a successful landing, 0 other
     python examples/train_lunar_lander.py --discrete        # SparseLunarLander-v0
     python examples/train_lunar_lander.py --timesteps 50000 --seed 1
 
-Every ``--eval-freq`` steps the deterministic main head is evaluated on ``--eval-episodes`` fixed-seed episodes that
-training never sees; the script prints its success rate and the training time so far, and says when it first lands
-(success >= 0.9). After each evaluation it checkpoints the model (scheduler included), the replay buffer and the time
-spent under ``--checkpoint-dir``: run the same command again after an interruption and it resumes from there. The
-final model is saved to ``--save-path``.
+Every ``--eval-freq`` steps the deterministic main head is evaluated as the learning benchmark evaluates it (SPEC
+section 7): on the same ``--eval-episodes`` episodes each time, episode ``i`` seeded ``1_000_000 + i`` (seeds that
+training never sees), run side by side in one vectorised env. The script prints the success rate and the training time
+so far, and says when the main head first lands (success >= 0.9). After each evaluation it checkpoints the model
+(scheduler included), the replay buffer and the time spent under ``--checkpoint-dir``: run the same command again after
+an interruption and it resumes from there. The final model is saved to ``--save-path``.
 """
 
 import argparse
@@ -17,17 +18,39 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_sacx import SACX
 from sb3_sacx.hardware import cpu_capabilities, describe
 
-# Seeds of the evaluation episodes, far from those of the training episodes
+# Seed of the first evaluation episode, far from those of the training episodes (the benchmark's EVAL_SEED_OFFSET)
 EVAL_SEED = 1_000_000
 # The main head lands when it succeeds in this fraction of the evaluation episodes (SPEC section 7)
 LANDED = 0.9
+
+
+class FixedEpisodesEvalCallback(EvalCallback):
+    """
+    An ``EvalCallback`` that evaluates on the same episodes every time: its eval env has one env per episode, and
+    before each evaluation env ``i`` is seeded ``EVAL_SEED + i``. A plain ``EvalCallback`` seeds its env once, so each
+    evaluation would see other episodes and part of the change between two evaluations would be the episodes' own.
+
+    :param eval_env: one env per evaluation episode (``make_vec_env(env_id, n_envs=n_eval_episodes)``).
+    :param kwargs: ``EvalCallback``'s other arguments; ``n_eval_episodes`` is the eval env's number of envs.
+    """
+
+    def __init__(self, eval_env: VecEnv, **kwargs: Any) -> None:
+        super().__init__(eval_env, n_eval_episodes=eval_env.num_envs, **kwargs)
+
+    def _on_step(self) -> bool:
+        if self.eval_freq > 0 and self.n_calls % self.eval_freq == 0:
+            # VecEnv.seed applies at the next reset, which evaluate_policy does first
+            self.eval_env.seed(EVAL_SEED)
+        return super()._on_step()
 
 
 class ResumableProgress(BaseCallback):
@@ -78,7 +101,7 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=300_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-freq", type=int, default=25_000)
-    parser.add_argument("--eval-episodes", type=int, default=20)
+    parser.add_argument("--eval-episodes", type=int, default=100)
     parser.add_argument("--checkpoint-dir", type=Path, default=None, help="default: runs/train_lunar_lander/<env>/seed<k>")
     parser.add_argument("--save-path", default="sacx_lunar_lander")
     args = parser.parse_args()
@@ -99,13 +122,11 @@ def main() -> None:
         # 10k uniformly random steps before learning: the warm-up every LunarLander measurement in the README used
         model = SACX("MlpPolicy", env_id, learning_starts=10_000, seed=args.seed, verbose=0)
         print(f"training SACX on {env_id} for {args.timesteps} steps; checkpoints in {checkpoint_dir}")
-    eval_env = make_vec_env(env_id, n_envs=1, seed=EVAL_SEED)
+    eval_env = make_vec_env(env_id, n_envs=args.eval_episodes)
     progress_callback = ResumableProgress(checkpoint_dir, cpu, progress.get("trained_seconds", 0.0))
     # EvalCallback counts its calls (env steps, with one env) from this invocation's start: a resumed run starts at a
     # checkpoint, i.e. at an evaluation, so its evaluations stay every eval_freq steps of the whole run
-    eval_callback = EvalCallback(
-        eval_env, n_eval_episodes=args.eval_episodes, eval_freq=args.eval_freq, callback_after_eval=progress_callback
-    )
+    eval_callback = FixedEpisodesEvalCallback(eval_env, eval_freq=args.eval_freq, callback_after_eval=progress_callback)
     remaining = args.timesteps - model.num_timesteps
     if remaining > 0:
         model.learn(remaining, callback=eval_callback, reset_num_timesteps=False, progress_bar=True)

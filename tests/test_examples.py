@@ -1,9 +1,20 @@
-"""The README's main job on a tiny budget: it reports its evaluations, checkpoints, and resumes where it stopped."""
+"""
+The README's main job on a tiny budget: it reports its evaluations, checkpoints, and resumes where it stopped; it
+evaluates on the same fixed-seed episodes each time, as the learning benchmark does.
+"""
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+
+import gymnasium as gym
+from stable_baselines3.common.env_util import make_vec_env
+
+import sb3_sacx  # noqa: F401  (registers the sparse envs)
+from sb3_sacx import SACX
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
@@ -32,3 +43,34 @@ def test_main_job_checkpoints_at_each_evaluation_and_resumes(tmp_path: Path) -> 
     resumed_progress = json.loads((tmp_path / "checkpoint" / "progress.json").read_text())
     assert resumed_progress["steps"] == 450 and resumed_progress["trained_seconds"] > progress["trained_seconds"]
     assert (tmp_path / "model.zip").exists()
+
+
+def load_example(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def episode_length(model: SACX, env_id: str, seed: int) -> int:
+    env = gym.make(env_id)
+    obs, _ = env.reset(seed=seed)
+    for length in range(1, 10_000):
+        obs, _, terminated, truncated, _ = env.step(model.predict(obs, deterministic=True)[0])
+        if terminated or truncated:
+            return length
+    raise AssertionError("the episode did not end")
+
+
+def test_main_job_evaluates_the_same_fixed_seed_episodes_each_time(tmp_path: Path) -> None:
+    example = load_example("train_lunar_lander")
+    env_id = "SparseLunarLanderContinuous-v0"
+    # No gradient step before learning_starts: the deterministic main head is the same at both evaluations
+    model = SACX("MlpPolicy", env_id, learning_starts=10_000, seed=0)
+    callback = example.FixedEpisodesEvalCallback(make_vec_env(env_id, n_envs=3), eval_freq=50, log_path=str(tmp_path))
+    model.learn(100, callback=callback)
+    # evaluate_policy records episodes in the order they end: compare the sets of lengths
+    first, second = (sorted(lengths) for lengths in callback.evaluations_length)
+    expected = sorted(episode_length(model, env_id, example.EVAL_SEED + i) for i in range(3))
+    assert first == second == expected
