@@ -322,7 +322,7 @@ def headline_markdown(runs: Runs) -> str:
 
 
 PAYS_INTRO = (
-    "Do the auxiliary tasks pay? SACX's defaults minus SACX with the main task only, median success over the seeds both "
+    "Do the auxiliary tasks pay? SACX's defaults minus SACX with the main task only, median success over the seeds both\n"
     "runs finished (the same seeds for both), at the evaluations both reached:"
 )
 
