@@ -70,7 +70,14 @@ def refuse_unsupported_options(**options: Any) -> None:
 
 
 def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
-    """Raise a clear error for spaces SACX cannot handle."""
+    """
+    Raise a clear error for spaces SACX cannot handle.
+
+    :param observation_space: the env's observation space.
+    :param action_space: the env's action space.
+    :raises UnsupportedSpaceError: for an unbounded Box, a Discrete not starting at 0, another kind of space.
+    :raises NestedSpaceError: for a Dict observation space with a Dict or Tuple inside.
+    """
     if isinstance(action_space, spaces.Box):
         if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
             raise UnsupportedSpaceError(
@@ -123,7 +130,9 @@ def check_hyperparameters(
 ) -> None:
     """
     Raise a clear error, naming the argument, for a hyperparameter of the wrong type or out of range.
-    The arguments are :class:`sb3_sacx.SACX`'s, by name; the scheduler's are checked by its own module.
+
+    The arguments are :class:`sb3_sacx.SACX`'s, by name, with the meaning and range its docstring gives them; the
+    scheduler's are checked by its own module (:func:`sb3_sacx.schedulers.make_scheduler`).
     """
     hyperparameters = locals()
     for name in (
@@ -179,6 +188,14 @@ def check_number(
     """
     Raise :class:`HyperparameterTypeError` (a ``TypeError`` and a ``ValueError``) if ``value`` is not a (whole) number,
     ``ValueError`` if it is outside the range.
+
+    :param name: the argument's name, for the message.
+    :param value: the argument's value.
+    :param minimum: the lowest value allowed (None: no lower bound).
+    :param maximum: the highest value allowed (None: no upper bound).
+    :param integer: whether ``value`` must be a whole number (an ``int``, not a float).
+    :param minimum_included: whether ``minimum`` itself is allowed.
+    :param maximum_included: whether ``maximum`` itself is allowed.
     """
     kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
     if not isinstance(value, kinds) or isinstance(value, (bool, np.bool_)):
@@ -194,7 +211,14 @@ def check_number(
 
 
 def check_auto_or_number(name: str, value: Any, auto_value: bool = False, **bounds: Any) -> None:
-    """``"auto"`` (or ``"auto_<number>"`` where ``auto_value``), or a number within ``bounds``."""
+    """
+    Check that ``value`` is ``"auto"`` (or ``"auto_<number>"`` where ``auto_value``), or a number within ``bounds``.
+
+    :param name: the argument's name, for the message.
+    :param value: the argument's value.
+    :param auto_value: whether ``"auto_<initial value>"`` is allowed (SB3's ``ent_coef``).
+    :param bounds: :func:`check_number`'s range arguments, for the number or the initial value.
+    """
     if isinstance(value, str):
         if value == "auto":
             return
@@ -209,7 +233,11 @@ def check_auto_or_number(name: str, value: Any, auto_value: bool = False, **boun
 
 
 def check_train_freq(train_freq: Any) -> None:
-    """SB3's ``train_freq``: a positive int, or ``(positive int, "step" | "episode")`` (or SB3's ``TrainFreq`` of them)."""
+    """
+    Check SB3's ``train_freq``: a positive int, or ``(positive int, "step" | "episode")`` (or SB3's ``TrainFreq``).
+
+    :param train_freq: the argument as the user gave it.
+    """
     if isinstance(train_freq, tuple):
         if len(train_freq) != 2 or train_frequency_unit(train_freq) not in ("step", "episode"):
             raise ValueError(f"train_freq must be an int or a tuple (frequency, 'step' or 'episode'), got {train_freq!r}.")
@@ -219,14 +247,24 @@ def check_train_freq(train_freq: Any) -> None:
 
 
 def train_frequency_unit(train_freq: Any) -> Any:
-    """``"step"`` or ``"episode"`` for ``train_freq`` as the user gives it or as SB3 stores it (``TrainFreq``)."""
+    """
+    ``"step"`` or ``"episode"`` for ``train_freq`` as the user gives it or as SB3 stores it (``TrainFreq``).
+
+    :param train_freq: an int, a ``(frequency, unit)`` tuple or SB3's ``TrainFreq``.
+    :return: the unit, as a string.
+    """
     if not isinstance(train_freq, tuple):
         return "step"
     return getattr(train_freq[1], "value", train_freq[1])  # SB3's TrainFrequencyUnit is an Enum of those strings
 
 
 def check_episodic_training(train_freq: Any, n_envs: int) -> None:
-    """SB3 trains every n episodes (``train_freq=(n, "episode")``) with one env only."""
+    """
+    Refuse ``train_freq=(n, "episode")`` with more than one env: SB3 trains every n episodes with one env only.
+
+    :param train_freq: the model's ``train_freq``.
+    :param n_envs: the number of envs the model collects from.
+    """
     if n_envs > 1 and train_frequency_unit(train_freq) == "episode":
         raise ValueError(
             f"train_freq={tuple(train_freq)!r} trains every n episodes, which SB3 does with one env only, and the env has "

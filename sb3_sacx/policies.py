@@ -92,6 +92,8 @@ def next_in_snippet(values: th.Tensor) -> th.Tensor:
     """
     ``[B, T, ...] -> [B, T, ...]``: at step t, the value of step t + 1 (e.g. the action ``a_{t+1}`` taken at
     ``s_{t+1}``); zeros at ``t = T - 1``, where the snippet has no next step.
+
+    :param values: ``[B, T, ...]`` one value per snippet step.
     """
     return th.cat([values[:, 1:], th.zeros_like(values[:, :1])], dim=1)
 
@@ -100,6 +102,8 @@ def previous_in_snippet(values: th.Tensor) -> th.Tensor:
     """
     ``[B, T, ...] -> [B, T, ...]``: at step t, the value of step t - 1 (e.g. ``Q(s_t, a_t)`` computed at the
     next states ``s_{t'+1}`` of step ``t' = t - 1``); zeros at ``t = 0``.
+
+    :param values: ``[B, T, ...]`` one value per snippet step.
     """
     return th.cat([th.zeros_like(values[:, :1]), values[:, :-1]], dim=1)
 
@@ -138,7 +142,13 @@ HeadTerms = Union[GaussianTerms, CategoricalTerms]
 
 
 def terms_at_steps(terms: HeadTerms, start: int, stop: int) -> HeadTerms:
-    """``[B, T + 1, K, ...] -> [B, stop - start, K, ...]``: the heads at snippet steps ``start..stop-1``."""
+    """
+    ``[B, T + 1, K, ...] -> [B, stop - start, K, ...]``: the heads at snippet steps ``start..stop-1``.
+
+    :param terms: every head at every snippet state, each field ``[B, T + 1, K, ...]``.
+    :param start: the first step kept.
+    :param stop: the step after the last one kept.
+    """
     return type(terms)(*(field[:, start:stop] for field in terms))
 
 
@@ -152,27 +162,56 @@ class ActionFamily(ABC):
 
     @abstractmethod
     def auto_target_entropy(self, action_space: spaces.Space) -> float:
-        """The target entropy of ``target_entropy="auto"``."""
+        """
+        The target entropy of ``target_entropy="auto"``.
+
+        :param action_space: the env's action space.
+        """
 
     @abstractmethod
     def uniform_log_density(self, action_space: spaces.Space) -> float:
-        """``log mu`` of SB3's uniform warm-up actions, in the policy's (for Box: squashed) action space."""
+        """
+        ``log mu`` of SB3's uniform warm-up actions, in the policy's (for Box: squashed) action space.
+
+        :param action_space: the env's action space.
+        """
 
     @abstractmethod
     def stored_action(self, policy: BasePolicy, env_actions: np.ndarray) -> np.ndarray:
-        """An action as the env takes it -> as the replay buffer and the heads hold it."""
+        """
+        An action as the env takes it -> as the replay buffer and the heads hold it.
+
+        :param policy: the policy, whose action space gives the scale.
+        :param env_actions: ``[n_envs, ...]`` actions in the env's action space.
+        """
 
     @abstractmethod
     def env_action(self, policy: BasePolicy, stored_actions: np.ndarray) -> np.ndarray:
-        """An action as the heads give it -> as the env takes it."""
+        """
+        An action as the heads give it -> as the env takes it.
+
+        :param policy: the policy, whose action space gives the scale.
+        :param stored_actions: ``[n_envs, ...]`` actions as the heads give them.
+        """
 
     @abstractmethod
     def heads(self, actor: "MultiHeadActor", states: PyTorchObs, batch_shape: tuple[int, int]) -> HeadTerms:
-        """Every head at every state, in one actor pass (with a reparameterised sample of each Gaussian head)."""
+        """
+        Every head at every state, in one actor pass (with a reparameterised sample of each Gaussian head).
+
+        :param actor: the multi-head actor.
+        :param states: the snippet states, flattened (``B * T``).
+        :param batch_shape: ``(B, T)``, to unflatten the heads' terms.
+        """
 
     @abstractmethod
     def log_prob(self, terms: HeadTerms, actions: th.Tensor) -> th.Tensor:
-        """``log pi_k(a|s)`` of the stored actions (``[B, T, A]`` Box, ``[B, T, 1]`` Discrete) under every head."""
+        """
+        ``log pi_k(a|s)`` of the stored actions under every head.
+
+        :param terms: every head at the snippet states.
+        :param actions: the stored actions (``[B, T, A]`` Box, ``[B, T, 1]`` Discrete).
+        """
 
     @abstractmethod
     def soft_value_and_taken_q(
@@ -191,7 +230,13 @@ class ActionFamily(ABC):
 
     @abstractmethod
     def taken_q(self, critic: "MultiHeadCritic", states: PyTorchObs, actions: th.Tensor) -> th.Tensor:
-        """``[n_critics, B * T, K]`` every critic's ``Q_k(s, a)`` of the stored actions, with gradients to the critic."""
+        """
+        ``[n_critics, B * T, K]`` every critic's ``Q_k(s, a)`` of the stored actions, with gradients to the critic.
+
+        :param critic: the critic that is trained.
+        :param states: the snippet states, flattened (``B * T``).
+        :param actions: the stored actions (``[B, T, A]`` Box, ``[B, T, 1]`` Discrete).
+        """
 
     @abstractmethod
     def actor_objective(
@@ -305,7 +350,11 @@ class CategoricalHeads(ActionFamily):
 
 
 def action_family(action_space: spaces.Space) -> ActionFamily:
-    """The :class:`ActionFamily` of an action space: categorical heads for Discrete actions, Gaussian ones for Box."""
+    """
+    The :class:`ActionFamily` of an action space: categorical heads for Discrete actions, Gaussian ones for Box.
+
+    :param action_space: the env's action space (checked by :func:`sb3_sacx.checks.check_spaces`).
+    """
     return CategoricalHeads() if isinstance(action_space, spaces.Discrete) else GaussianHeads()
 
 
@@ -445,6 +494,10 @@ class MultiHeadCritic(BaseModel):
         """
         :meth:`forward` for the actor loss: its gradient reaches the actor through the actions only, never the
         critic's weights or its features extractor (a CNN that the actor does not share costs no backward pass).
+
+        :param obs: ``N`` observations.
+        :param actions: Box only: ``[N, M, A]`` actions to evaluate for every state.
+        :return: as :meth:`forward`.
         """
         with th.no_grad():
             features = self.extract_features(obs, self.features_extractor)
@@ -575,6 +628,14 @@ class MultiHeadActor(BasePolicy):
         return actions, squashed_action_log_prob(mean, log_std, actions)
 
     def forward(self, obs: PyTorchObs, deterministic: bool = False, task: int = 0) -> th.Tensor:
+        """
+        The actions of one head (intention) at a batch of observations.
+
+        :param obs: the observations.
+        :param deterministic: the head's mode (Box: the squashed mean; Discrete: the most likely action), else a sample.
+        :param task: the head's index: 0 is the main task, ``1 + i`` the ``i``-th auxiliary task.
+        :return: the actions, as the heads give them (Box: in [-1, 1]).
+        """
         tasks = th.full((self._batch_size(obs),), task, dtype=th.long, device=self.device)
         return self.act(obs, tasks, deterministic)[0]
 
@@ -714,6 +775,13 @@ class SACXPolicy(BasePolicy):
         return MultiHeadCritic(**self._update_features_extractor(self.critic_kwargs, features_extractor)).to(self.device)
 
     def forward(self, obs: PyTorchObs, deterministic: bool = False, task: int = 0) -> th.Tensor:
+        """
+        The actions of one head (intention): :meth:`MultiHeadActor.forward`.
+
+        :param obs: the observations.
+        :param deterministic: the head's mode, else a sample.
+        :param task: the head's index: 0 is the main task, ``1 + i`` the ``i``-th auxiliary task.
+        """
         return self._predict(obs, deterministic=deterministic, task=task)
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = False, task: int = 0) -> th.Tensor:
