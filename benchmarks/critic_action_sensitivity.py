@@ -34,7 +34,12 @@ STATE_SEED_OFFSET = 3_000_000
 
 
 def visited_states(model: SACX, n_episodes: int) -> np.ndarray:
-    """``[N, obs_dim]`` observations of the deterministic main head's episodes."""
+    """
+    ``[N, obs_dim]`` observations of the deterministic main head's episodes.
+
+    :param model: the model whose deterministic main head acts, on the continuous lander.
+    :param n_episodes: episodes to run, seeded from ``STATE_SEED_OFFSET``.
+    """
     env = gym.make(ENV_IDS["continuous"])
     states = []
     for episode in range(n_episodes):
@@ -50,7 +55,16 @@ def visited_states(model: SACX, n_episodes: int) -> np.ndarray:
 
 
 def action_sensitivity(model: SACX, states: np.ndarray, n_actions: int, seed: int) -> dict[str, float]:
-    """Weight sizes where the action joins the critic and Q's spread over actions relative to its spread over states."""
+    """
+    Weight sizes where the action joins the critic and Q's spread over actions relative to its spread over states.
+
+    :param model: a Box-action model; the first critic of its twin is measured.
+    :param states: ``[N, obs_dim]`` observations at which Q is evaluated.
+    :param n_actions: random actions per state, uniform in the critic's [-1, 1] action space.
+    :param seed: seed of the random actions.
+    :return: the layer where the action joins, the mean absolute action and state weights there, and the
+        spread ratio of the main task and its mean over all tasks.
+    """
     q_net = model.critic.q_net
     layer = q_net.action_layer
     generator = th.Generator().manual_seed(seed)

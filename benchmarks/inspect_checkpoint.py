@@ -31,7 +31,15 @@ HEAD_SEED_OFFSET = 2_000_000
 
 
 def episode_outcome(success: bool, at_rest: bool, truncated: bool, x: float) -> str:
-    """How an episode ended: landed, came to rest off the pad, crashed, left the screen (|x| >= 1) or ran out of time."""
+    """
+    How an episode ended: landed, came to rest off the pad, crashed, left the screen (|x| >= 1) or ran out of time.
+
+    :param success: whether the episode ended in a landing.
+    :param at_rest: whether it ended at rest (absorbing for the auxiliary tasks).
+    :param truncated: whether the time limit ended it.
+    :param x: horizontal position in the final observation (its first entry).
+    :return: one of ``OUTCOMES``.
+    """
     if success:
         return "success"
     if at_rest:
@@ -42,6 +50,15 @@ def episode_outcome(success: bool, at_rest: bool, truncated: bool, x: float) -> 
 
 
 def buffer_report(buffer: SACXReplayBuffer, task_names: tuple[str, ...], chunk: int) -> None:
+    """
+    Print part 1 of the report, per env of the buffer: per ``chunk`` steps, how episodes ended, the share of steps
+    with a leg on the ground and each intention's share of the acting; then, for Box actions, the saturated
+    actions, and which intention acted last in the successes and the rests.
+
+    :param buffer: the checkpoint's replay buffer.
+    :param task_names: the model's tasks, main first, in the order of the intentions' indices.
+    :param chunk: steps (per env) in one row of the report.
+    """
     n_stored = buffer.n_stored()
     print(f"replay buffer: {n_stored} steps per env, {buffer.n_envs} env(s)")
     header = f"{'steps':>9s} {'episodes':>8s} " + " ".join(f"{o:>7s}" for o in OUTCOMES) + f" {'on ground':>9s}  acting share"
@@ -88,6 +105,9 @@ def saturation_report(actions: np.ndarray) -> str:
     Version 0.1.0 recomputed the learner's log π from such actions while the behaviour's came from u, so its Retrace
     trace weights fell there (a mean of 0.998 at a pre-squash mean of 6, 0.655 at 8): this says how much of a run's
     data that defect touched.
+
+    :param actions: ``[n, A]`` stored actions of one env, in [-1, 1].
+    :return: per action dimension, ``<share> at ±1, <share> beyond ±0.99999``, comma-separated.
     """
     magnitude = np.abs(actions.astype(np.float32))
     at_one, beyond = (magnitude >= 1.0).mean(axis=0), (magnitude > 0.99999).mean(axis=0)
@@ -95,6 +115,15 @@ def saturation_report(actions: np.ndarray) -> str:
 
 
 def head_report(model: SACX, env_name: str, n_episodes: int, deterministic: bool) -> None:
+    """
+    Print part 2 of the report: per head, how its episodes ended, their mean length and per-task returns, and
+    each task's critic value of the first state against the discounted return then earned.
+
+    :param model: the checkpoint's model.
+    :param env_name: the benchmark's ``--env`` (an ``ENV_IDS`` key).
+    :param n_episodes: episodes per head, seeded from ``HEAD_SEED_OFFSET``.
+    :param deterministic: whether the heads act deterministically (else they sample, as in training).
+    """
     env = make_env(env_name, model.task_names[1:])
     acting = "deterministic" if deterministic else "stochastic"
     th.manual_seed(HEAD_SEED_OFFSET)  # stochastic heads sample the same actions on every run of the report
@@ -126,7 +155,14 @@ def head_report(model: SACX, env_name: str, n_episodes: int, deterministic: bool
 
 
 def first_state_values(model: SACX, obs: np.ndarray, action: np.ndarray) -> np.ndarray:
-    """Every task's critic value of the head's first action (the target of what its discounted return estimates)."""
+    """
+    Every task's critic value of the head's first action (the target of what its discounted return estimates).
+
+    :param model: the model whose critics are read.
+    :param obs: the episode's first observation.
+    :param action: the head's action there, as ``predict`` returns it.
+    :return: ``[K]`` values, the minimum over the twin critics.
+    """
     obs_tensor, _ = model.policy.obs_to_tensor(obs)
     with th.no_grad():
         if model.discrete:
@@ -138,7 +174,13 @@ def first_state_values(model: SACX, obs: np.ndarray, action: np.ndarray) -> np.n
 
 
 def discounted_return(rewards: np.ndarray, model: SACX, at_rest: bool) -> np.ndarray:
-    """``[K]`` discounted returns as the learner sees them: main reward scaled, rest absorbing for the auxiliary tasks."""
+    """
+    ``[K]`` discounted returns as the learner sees them: main reward scaled, rest absorbing for the auxiliary tasks.
+
+    :param rewards: ``[T, K]`` one episode's rewards per step, the main reward first.
+    :param model: the model whose ``gamma`` and main reward scale apply.
+    :param at_rest: whether the episode ended at rest: the last auxiliary rewards then count at every later step.
+    """
     scaled = rewards.copy()
     scaled[:, 0] *= model._main_reward_scale()
     if at_rest:

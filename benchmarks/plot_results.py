@@ -62,7 +62,11 @@ Runs = dict[tuple[str, str], dict[int, list[dict[str, Any]]]]
 
 
 def load_runs(results: Path) -> Runs:
-    """``{(env, run): {seed: rows}}`` with numeric values parsed, from ``results/<env>/<run>/seed<k>.csv``."""
+    """
+    ``{(env, run): {seed: rows}}`` with numeric values parsed, from ``results/<env>/<run>/seed<k>.csv``.
+
+    :param results: the results folder (``--results-dir``).
+    """
     runs: Runs = defaultdict(dict)
     for path in sorted(results.glob("*/*/seed*.csv")):
         with open(path) as file:
@@ -73,6 +77,11 @@ def load_runs(results: Path) -> Runs:
 
 
 def parse(value: str) -> Any:
+    """
+    A CSV cell as a float where it is a number, else as it stands.
+
+    :param value: the cell's text.
+    """
     try:
         return float(value)
     except ValueError:
@@ -80,14 +89,25 @@ def parse(value: str) -> Any:
 
 
 def aligned(seeds: dict[int, list[dict[str, Any]]], key: str) -> tuple[np.ndarray, np.ndarray]:
-    """The steps every seed reached, and ``[n_seeds, n_steps]`` values of ``key`` there."""
+    """
+    The steps every seed reached, and ``[n_seeds, n_steps]`` values of ``key`` there.
+
+    :param seeds: a run's rows by seed, as :func:`load_runs` gives them.
+    :param key: the CSV column to read.
+    """
     n_points = min(len(rows) for rows in seeds.values())
     steps = np.array([int(row["steps"]) for row in next(iter(seeds.values()))[:n_points]])
     return steps, np.array([[row[key] for row in rows[:n_points]] for _, rows in sorted(seeds.items())])
 
 
 def summarise_run(seeds: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Success of one run over its seeds: the median curve, its spread, where it first reached :data:`TARGET`."""
+    """
+    Success of one run over its seeds: the median curve, its spread, where it first reached :data:`TARGET`.
+
+    :param seeds: a run's rows by seed, as :func:`load_runs` gives them.
+    :return: the figures of its ``summary.csv`` row, and the ``curve_*`` arrays: the steps all seeds reached
+        and the median, min and max success there.
+    """
     # Seeds may have reached different step counts: the summary is where all did
     steps, success = aligned(seeds, "success_rate")
     median = np.median(success, axis=0)
@@ -119,6 +139,8 @@ def hours_to_target(seeds: dict[int, list[dict[str, Any]]]) -> Optional[float]:
     SPEC section 7's time to a landing agent, per run: the median over seeds of the training time (hours, evaluations
     excluded) to a seed's first evaluation at :data:`TARGET` or more, a seed that never got there counting as last;
     None where the median seed never got there or a run has no times.
+
+    :param seeds: a run's rows by seed, as :func:`load_runs` gives them.
     """
     if not has_wall_times(seeds):
         return None
@@ -128,22 +150,39 @@ def hours_to_target(seeds: dict[int, list[dict[str, Any]]]) -> Optional[float]:
 
 
 def has_wall_times(seeds: dict[int, list[dict[str, Any]]]) -> bool:
-    """Whether every seed of a run recorded its training time."""
+    """
+    Whether every seed of a run recorded its training time.
+
+    :param seeds: a run's rows by seed, as :func:`load_runs` gives them.
+    """
     return all("wall_time_s" in rows[0] for rows in seeds.values())
 
 
 def cpus_of(seeds: dict[int, list[dict[str, Any]]]) -> str:
-    """The CPUs a run's timings were measured on (model and vector extensions), as its rows record them."""
+    """
+    The CPUs a run's timings were measured on (model and vector extensions), as its rows record them.
+
+    :param seeds: a run's rows by seed, as :func:`load_runs` gives them.
+    """
     cpus = sorted({str(row["cpu"]).split("; torch")[0] for rows in seeds.values() for row in rows if row.get("cpu")})
     return " / ".join(cpus) or "not recorded"
 
 
 def env_name(env: str) -> str:
+    """
+    An env's gymnasium id (:data:`ENV_IDS`), or its folder's name for an env without one.
+
+    :param env: an env's results folder (``continuous``, ``discrete``, ``mountaincar``, ...).
+    """
     return ENV_IDS.get(env, env)
 
 
 def envs_of(runs: Runs) -> list[str]:
-    """Env folders, the known ones in :data:`ENV_IDS`'s order first."""
+    """
+    Env folders, the known ones in :data:`ENV_IDS`'s order first.
+
+    :param runs: every run's rows, as :func:`load_runs` gives them.
+    """
     found = {env for env, _ in runs}
     return [env for env in ENV_IDS if env in found] + sorted(found - set(ENV_IDS))
 
@@ -154,6 +193,9 @@ def headline_runs(runs: Runs, env: str) -> list[tuple[str, str, dict[int, list[d
     run's :func:`headline_seeds`: of a method's candidate runs, the one measured furthest (the steps all those seeds
     reached, then their number), the earlier in :data:`HEADLINE` on a tie, so that a new run replaces an older
     measurement once it has caught up with it.
+
+    :param runs: every run's rows, as :func:`load_runs` gives them.
+    :param env: an env's results folder (``continuous``, ``discrete``, ``mountaincar``, ...).
     """
     chosen = []
     for method, candidates in HEADLINE:
@@ -167,6 +209,9 @@ def headline_seeds(seeds: dict[int, list[dict[str, Any]]], env: str) -> dict[int
     """
     The seeds of a run that reached ``env``'s budget (:data:`BUDGETS`), or all of them where none did or the env has no
     budget: a seed in progress would otherwise cut its finished seeds' comparison short at the steps it has reached.
+
+    :param seeds: a run's rows by seed, as :func:`load_runs` gives them.
+    :param env: the run's env folder.
     """
     budget = BUDGETS.get(env)
     finished = {seed: rows for seed, rows in seeds.items() if budget is not None and int(rows[-1]["steps"]) >= budget}
@@ -174,12 +219,20 @@ def headline_seeds(seeds: dict[int, list[dict[str, Any]]], env: str) -> dict[int
 
 
 def measured_extent(seeds: dict[int, list[dict[str, Any]]]) -> tuple[int, int]:
-    """The steps every seed of a run reached, and its number of seeds."""
+    """
+    The steps every seed of a run reached, and its number of seeds.
+
+    :param seeds: a run's rows by seed, as :func:`load_runs` gives them.
+    """
     return int(aligned(seeds, "steps")[0][-1]), len(seeds)
 
 
 def summary_rows(runs: Runs) -> list[dict[str, Any]]:
-    """One row per run (``benchmarks/results/summary.csv``), envs in :func:`envs_of`'s order."""
+    """
+    One row per run (``benchmarks/results/summary.csv``), envs in :func:`envs_of`'s order.
+
+    :param runs: every run's rows, as :func:`load_runs` gives them.
+    """
     rows = []
     for env in envs_of(runs):
         for (run_env, run), seeds in sorted(runs.items()):
@@ -190,7 +243,11 @@ def summary_rows(runs: Runs) -> list[dict[str, Any]]:
 
 
 def headline_rows(runs: Runs) -> list[dict[str, Any]]:
-    """One row per env and headline method."""
+    """
+    One row per env and headline method.
+
+    :param runs: every run's rows, as :func:`load_runs` gives them.
+    """
     return [
         dict(env=env_name(env), method=method, run=run, **summarise_run(seeds))
         for env in envs_of(runs)
@@ -199,7 +256,12 @@ def headline_rows(runs: Runs) -> list[dict[str, Any]]:
 
 
 def steps_label(steps: Optional[int]) -> str:
-    """Steps in thousands where that is within 1 % (SAC's MountainCar chunks of 32 steps end at 50016 for 50k)."""
+    """
+    Steps in thousands where that is within 1 % (SAC's MountainCar chunks of 32 steps end at 50016 for 50k).
+
+    :param steps: env steps, or None where a target was not reached.
+    :return: ``<n>k`` where that is within 1 % (``50k`` for 50016), else the steps as a number; ``not reached`` for None.
+    """
     if steps is None:
         return "not reached"
     thousands = round(steps / 1000)
@@ -207,6 +269,12 @@ def steps_label(steps: Optional[int]) -> str:
 
 
 def spread(low: float, high: float) -> str:
+    """
+    A range to two decimals, as the tables write min to max.
+
+    :param low: the minimum.
+    :param high: the maximum.
+    """
     return f"{low:.2f} to {high:.2f}"
 
 
@@ -215,7 +283,11 @@ HEADLINE_HEADER = ("env", "method", "run", *SUCCESS_HEADER)
 
 
 def success_cells(row: dict[str, Any]) -> list[str]:
-    """The cells under :data:`SUCCESS_HEADER` of a :func:`summarise_run` row."""
+    """
+    The cells under :data:`SUCCESS_HEADER` of a :func:`summarise_run` row.
+
+    :param row: a row with :func:`summarise_run`'s figures.
+    """
     return [
         str(row["seeds"]),
         steps_label(row["steps"]),
@@ -245,6 +317,9 @@ def auxiliaries_pay(runs: Runs, env: str) -> Optional[dict[str, Any]]:
     the seeds both runs measured (SPEC section 7: the same seeds for every method; the headline may hold more seeds of
     one), at the evaluations both reached: its worst and best, whether it is never negative, and where it first reaches
     :data:`CLEARLY_BETTER`. None where the env lacks either run or they share no seed.
+
+    :param runs: every run's rows, as :func:`load_runs` gives them.
+    :param env: an env's results folder (``continuous``, ``discrete``, ``mountaincar``, ...).
     """
     chosen = {method: (run, seeds) for method, run, seeds in headline_runs(runs, env)}
     if HEADLINE[0][0] not in chosen or HEADLINE[1][0] not in chosen:
@@ -274,6 +349,12 @@ def auxiliaries_pay(runs: Runs, env: str) -> Optional[dict[str, Any]]:
 
 
 def pays_cells(row: dict[str, Any], code: str) -> list[str]:
+    """
+    The cells under :data:`PAYS_HEADER` of an :func:`auxiliaries_pay` row.
+
+    :param row: an :func:`auxiliaries_pay` result.
+    :param code: the markup's inline-code delimiter: one backquote for Markdown, two for reST.
+    """
     return [
         f"{code}{row['env']}{code}",
         " vs ".join(f"{code}{run}{code}" for run in row["runs"]),
@@ -287,21 +368,43 @@ def pays_cells(row: dict[str, Any], code: str) -> list[str]:
 
 
 def pays_rows(runs: Runs) -> list[dict[str, Any]]:
+    """
+    One :func:`auxiliaries_pay` row per env that has one, envs in :func:`envs_of`'s order.
+
+    :param runs: every run's rows, as :func:`load_runs` gives them.
+    """
     return [row for row in (auxiliaries_pay(runs, env) for env in envs_of(runs)) if row is not None]
 
 
 def headline_cells(row: dict[str, Any], code: str) -> list[str]:
+    """
+    The cells under :data:`HEADLINE_HEADER` of a :func:`headline_rows` row.
+
+    :param row: a :func:`headline_rows` row.
+    :param code: the markup's inline-code delimiter: one backquote for Markdown, two for reST.
+    """
     return [f"{code}{row['env']}{code}", row["method"], f"{code}{row['run']}{code}", *success_cells(row)]
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """
+    A Markdown table with one header row.
+
+    :param header: the column titles.
+    :param rows: each row's cells.
+    """
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
 def rst_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A ``list-table`` with one header row."""
+    """
+    A ``list-table`` with one header row.
+
+    :param header: the column titles.
+    :param rows: each row's cells.
+    """
     lines = [".. list-table::", "   :header-rows: 1", ""]
     for row in (header, *rows):
         lines.append(f"   * - {row[0]}")
@@ -310,12 +413,21 @@ def rst_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def headline_rst(runs: Runs) -> str:
+    """
+    The headline table in reST (``docs/_generated/headline.rst``).
+
+    :param runs: every run's rows, as :func:`load_runs` gives them.
+    """
     rows = [headline_cells(row, "``") for row in headline_rows(runs)]
     return rst_table(HEADLINE_HEADER, rows)
 
 
 def headline_markdown(runs: Runs) -> str:
-    """The headline table, then whether the auxiliaries pay (SACX's defaults against its main-task-only ablation)."""
+    """
+    The headline table, then whether the auxiliaries pay (SACX's defaults against its main-task-only ablation).
+
+    :param runs: every run's rows, as :func:`load_runs` gives them.
+    """
     rows = [headline_cells(row, "`") for row in headline_rows(runs)]
     pays = [pays_cells(row, "`") for row in pays_rows(runs)]
     return markdown_table(HEADLINE_HEADER, rows) + "\n" + PAYS_INTRO + "\n\n" + markdown_table(PAYS_HEADER, pays)
@@ -335,6 +447,9 @@ def review_rows(runs: Runs, env: str) -> list[list[str]]:
     """
     A header and ``[steps, "before → after" per seed]`` rows at every evaluation where some seed has both runs' success
     ("—" for a seed without); empty where the env lacks either run or they share no seed.
+
+    :param runs: every run's rows, as :func:`load_runs` gives them.
+    :param env: an env's results folder (``continuous``, ``discrete``, ``mountaincar``, ...).
     """
     before, after = (runs.get((env, run), {}) for run in REVIEW)
     # seed -> (success by step before, success by step after)
@@ -354,7 +469,11 @@ def review_rows(runs: Runs, env: str) -> list[list[str]]:
 
 
 def review_rst(runs: Runs) -> str:
-    """Per env, :func:`review_rows` as a table under the env's name."""
+    """
+    Per env, :func:`review_rows` as a table under the env's name.
+
+    :param runs: every run's rows, as :func:`load_runs` gives them.
+    """
     parts = []
     for env in envs_of(runs):
         table = review_rows(runs, env)
@@ -364,10 +483,20 @@ def review_rst(runs: Runs) -> str:
 
 
 def pays_rst(runs: Runs) -> str:
+    """
+    Per env, whether the auxiliaries pay, in reST (``docs/_generated/pays.rst``).
+
+    :param runs: every run's rows, as :func:`load_runs` gives them.
+    """
     return rst_table(PAYS_HEADER, [pays_cells(row, "``") for row in pays_rows(runs)])
 
 
 def summary_rst(rows: list[dict[str, Any]]) -> str:
+    """
+    One row per run, with its training time and CPU, in reST (``docs/_generated/summary.rst``).
+
+    :param rows: :func:`summary_rows`' rows.
+    """
     header = (
         "run", "env", *SUCCESS_HEADER, "best median (at)", "train min / 100k steps", "train hours to ≥ 0.9", "CPU"
     )  # fmt: skip
@@ -387,7 +516,13 @@ def summary_rst(rows: list[dict[str, Any]]) -> str:
 
 
 def env_rst(runs: Runs, env: str, plots: Sequence[str]) -> str:
-    """One env's section: headline runs at every evaluation, every run's seeds, the plots."""
+    """
+    One env's section: headline runs at every evaluation, every run's seeds, the plots.
+
+    :param runs: every run's rows, as :func:`load_runs` gives them.
+    :param env: an env's results folder (``continuous``, ``discrete``, ``mountaincar``, ...).
+    :param plots: file names of the env's plots in ``benchmarks/results``, in the order shown.
+    """
     title = f"``{env_name(env)}``"
     parts = [title, "^" * len(title), ""]
     headline = [(method, run, summarise_run(seeds)) for method, run, seeds in headline_runs(runs, env)]
@@ -429,17 +564,33 @@ def env_rst(runs: Runs, env: str, plots: Sequence[str]) -> str:
 
 
 def plot_names(env: str, results: Path) -> list[str]:
-    """The plots of ``env`` that exist in ``results``, in the order the docs show them."""
+    """
+    The plots of ``env`` that exist in ``results``, in the order the docs show them.
+
+    :param env: an env's results folder (``continuous``, ``discrete``, ``mountaincar``, ...).
+    :param results: the folder the plots are written to (``--results-dir``).
+    """
     names = [f"success_{env}.png", f"success_{env}_variants.png", f"aux_returns_{env}.png"]
     return [name for name in names if (results / name).exists()]
 
 
 def envs_rst(runs: Runs, results: Path) -> str:
+    """
+    Every env's section (:func:`env_rst`), for ``docs/_generated/envs.rst``.
+
+    :param runs: every run's rows, as :func:`load_runs` gives them.
+    :param results: the folder the plots are written to (``--results-dir``).
+    """
     return "\n".join(env_rst(runs, env, plot_names(env, results)) for env in envs_of(runs))
 
 
 def replace_between_markers(text: str, content: str) -> str:
-    """``text`` with what lies between the README's results markers replaced by ``content``."""
+    """
+    ``text`` with what lies between the README's results markers replaced by ``content``.
+
+    :param text: the README's text.
+    :param content: what goes between the markers.
+    """
     begin, end = text.find(README_BEGIN), text.find(README_END)
     if begin < 0 or end < begin:
         raise ValueError(f"The README needs the markers {README_BEGIN!r} and {README_END!r}, in that order.")
@@ -447,6 +598,12 @@ def replace_between_markers(text: str, content: str) -> str:
 
 
 def write_summary_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    """
+    Write :func:`summary_rows`' rows as a CSV.
+
+    :param rows: :func:`summary_rows`' rows.
+    :param path: the CSV's path.
+    """
     with open(path, "w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -454,6 +611,13 @@ def write_summary_csv(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def plot(runs: Runs, results: Path) -> None:
+    """
+    Write every env's plots: the headline runs' success, every other run's against SACX's defaults and the
+    headline runs' auxiliary returns (the last two where there is something to plot).
+
+    :param runs: every run's rows, as :func:`load_runs` gives them.
+    :param results: the folder the PNGs go to.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -493,7 +657,13 @@ def plot(runs: Runs, results: Path) -> None:
 
 
 def save_success_plot(runs: list[tuple[str, dict[int, list[dict[str, Any]]]]], title: str, path: Path) -> None:
-    """Success rate against env steps: median over seeds, a band from min to max, and each seed dotted."""
+    """
+    Success rate against env steps: median over seeds, a band from min to max, and each seed dotted.
+
+    :param runs: ``(run, seeds)`` pairs, one curve each, ``seeds`` as in :func:`load_runs`.
+    :param title: the plot's title.
+    :param path: where the PNG goes.
+    """
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(10, 4))
@@ -523,6 +693,11 @@ def save_success_plot(runs: list[tuple[str, dict[int, list[dict[str, Any]]]]], t
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
+    """
+    Write the tables, the plots and the README's headline table from the CSVs.
+
+    :param argv: command-line arguments (default: ``sys.argv[1:]``).
+    """
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where <env>/<run>/seed<k>.csv are")
     parser.add_argument("--generated-dir", type=Path, default=GENERATED, help="where the docs' tables go")

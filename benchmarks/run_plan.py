@@ -58,9 +58,19 @@ class PlannedRun:
         return ("--env", self.env, "--seed", str(self.seed), *METHODS[self.run])
 
     def csv_path(self, results: Path) -> Path:
+        """
+        The run's CSV.
+
+        :param results: the results folder (``--results-dir``).
+        """
         return results / self.env / self.run / f"seed{self.seed}.csv"
 
     def lock_path(self, checkpoints: Path) -> Path:
+        """
+        The file whose lock a lane holds while it trains the run.
+
+        :param checkpoints: the checkpoint folder (``--checkpoint-dir``).
+        """
         return checkpoints / self.env / self.run / f"seed{self.seed}.lock"
 
     def __str__(self) -> str:
@@ -68,7 +78,13 @@ class PlannedRun:
 
 
 def stage(env: str, runs: Sequence[str], seeds: Sequence[int]) -> list[PlannedRun]:
-    """``runs`` on ``env``, interleaved by seed (every method's seed 0, then every method's seed 1, ...)."""
+    """
+    ``runs`` on ``env``, interleaved by seed (every method's seed 0, then every method's seed 1, ...).
+
+    :param env: an ``ENVS`` key.
+    :param runs: run names (``METHODS`` keys).
+    :param seeds: the seeds to run.
+    """
     return [PlannedRun(env, run, seed) for seed in seeds for run in runs]
 
 
@@ -83,19 +99,35 @@ PLAN: tuple[PlannedRun, ...] = (
 
 
 def steps_reached(planned: PlannedRun, results: Path) -> int:
-    """The steps of the run's last evaluation, 0 before its first."""
+    """
+    The steps of the run's last evaluation, 0 before its first.
+
+    :param planned: the run.
+    :param results: the results folder (``--results-dir``).
+    """
     path = planned.csv_path(results)
     rows = read_rows(path)[1] if path.exists() else []
     return int(rows[-1]["steps"]) if rows else 0
 
 
 def is_finished(planned: PlannedRun, results: Path) -> bool:
+    """
+    Whether the run's CSV has reached its env's budget.
+
+    :param planned: the run.
+    :param results: the results folder (``--results-dir``).
+    """
     return steps_reached(planned, results) >= ENVS[planned.env].steps
 
 
 @contextmanager
 def held(planned: PlannedRun, checkpoints: Path) -> Iterator[bool]:
-    """Try to hold ``planned`` for this process: yields whether it did (False: another lane holds it)."""
+    """
+    Try to hold ``planned`` for this process: yields whether it did (False: another lane holds it).
+
+    :param planned: the run to hold.
+    :param checkpoints: the checkpoint folder (``--checkpoint-dir``), where the locks are.
+    """
     path = planned.lock_path(checkpoints)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as lock:
@@ -111,6 +143,13 @@ def held(planned: PlannedRun, checkpoints: Path) -> Iterator[bool]:
 
 
 def status(planned: PlannedRun, results: Path, checkpoints: Path) -> str:
+    """
+    Where a run stands, for ``--list``: finished, at how many steps or not started, and whether a lane holds it.
+
+    :param planned: the run.
+    :param results: the results folder (``--results-dir``).
+    :param checkpoints: the checkpoint folder (``--checkpoint-dir``), where the locks are.
+    """
     steps = steps_reached(planned, results)
     if steps >= ENVS[planned.env].steps:
         return "finished"
@@ -126,6 +165,11 @@ def run_lane(
     Train every unfinished run of ``plan`` that no other lane holds, in order, each to its budget; a run another lane
     finished meanwhile is skipped. A failed run is reported and the lane goes on.
 
+    :param plan: the runs, in the order to train them.
+    :param results: the results folder (``--results-dir``).
+    :param checkpoints: the checkpoint folder (``--checkpoint-dir``), where the locks are.
+    :param extra: arguments passed on to every run.
+    :param dry_run: print the commands without running them.
     :return: the runs this lane trained (or, with ``dry_run``, would train).
     """
     trained = []
@@ -147,6 +191,11 @@ def run_lane(
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
+    """
+    Run one lane of the plan, or with ``--list`` say where every planned run stands.
+
+    :param argv: command-line arguments (default: ``sys.argv[1:]``).
+    """
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--list", action="store_true", help="say where every planned run stands, and stop")
     parser.add_argument("--dry-run", action="store_true", help="print the commands a lane would run, run none")

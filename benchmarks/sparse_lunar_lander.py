@@ -181,12 +181,22 @@ def make_env(env: str, task_names: Sequence[str]) -> gym.Env:
     """
     The sparse env ``env`` (an ``ENVS`` key) with the named auxiliary tasks, in that order: the env's own (SPEC §3) for
     most runs; none for the SACX main-task-only ablation; more from its ``extra_tasks`` for ``--extra-task``.
+
+    :param env: An ``ENVS`` key (``--env``).
+    :param task_names: The auxiliary tasks, among the env's ``known_tasks``.
     """
     known = ENVS[env].known_tasks
     return gym.make(ENV_IDS[env], aux_tasks={name: known[name] for name in task_names})
 
 
 def build_model(args: argparse.Namespace, train_env: gym.Env) -> BaseAlgorithm:
+    """
+    A new model for the run: SACX with the env's settings under ``--sacx-kwargs``, or the env's baseline with
+    rl-zoo3's settings.
+
+    :param args: The parsed command line.
+    :param train_env: The env it trains on.
+    """
     setting = ENVS[args.env]
     if args.algo == "sacx":
         return SACX("MlpPolicy", train_env, seed=args.seed, **{**setting.sacx_kwargs, **args.sacx_kwargs})
@@ -205,6 +215,11 @@ def evaluate(
     """
     Run ``n_episodes`` fixed-seed episodes in lockstep (one batched ``predict`` per step) with a deterministic head.
 
+    :param model: The model to evaluate.
+    :param env: An ``ENVS`` key.
+    :param task_names: The env's auxiliary tasks (:func:`make_env`), whose returns are reported.
+    :param n_episodes: Number of episodes; episode ``i`` is seeded ``EVAL_SEED_OFFSET + i``.
+    :param task: The SACX head that acts; None for the main head, or for a baseline.
     :return: success rate, mean main return, mean episode length and mean auxiliary return per task.
     """
     envs = [make_env(env, task_names) for _ in range(n_episodes)]
@@ -234,7 +249,12 @@ def evaluate(
 
 
 def sacx_diagnostics(model: SACX, args: argparse.Namespace) -> dict[str, Any]:
-    """Per-task training returns, temperatures, scheduler probabilities and the success of every auxiliary head."""
+    """
+    Per-task training returns, temperatures, scheduler probabilities and the success of every auxiliary head.
+
+    :param model: The SACX model being trained.
+    :param args: The parsed command line (``--env``, ``--head-episodes``).
+    """
     row: dict[str, Any] = {}
     train_returns = np.mean(model._task_returns, axis=0) if len(model._task_returns) else np.full(model.n_tasks, np.nan)
     ent_coefs = model._ent_coefs().cpu().numpy()
@@ -251,11 +271,20 @@ def sacx_diagnostics(model: SACX, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_name(args: argparse.Namespace) -> str:
+    """
+    The run's name: ``--variant``, else ``--algo``.
+
+    :param args: The parsed command line.
+    """
     return args.variant or args.algo
 
 
 def positive_int(text: str) -> int:
-    """An ``argparse`` type: an integer of at least 1."""
+    """
+    An ``argparse`` type: an integer of at least 1.
+
+    :param text: The argument as given.
+    """
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
@@ -266,6 +295,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """
     The command line (``argv``, default ``sys.argv``), checked, with ``--steps`` and ``--eval-every`` filled from the env's
     defaults (``ENVS``).
+
+    :param argv: The arguments; None for the command line's.
     """
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algo", choices=["sacx", "sac", "dqn"], default="sacx")
@@ -380,6 +411,10 @@ def branch(args: argparse.Namespace, checkpoint: Path, csv_path: Path) -> None:
     """
     Make this run a copy of run ``--branch-from`` as it is now (model, replay buffer, CSV rows), with the
     ``--sacx-kwargs`` settings changed: what that run would have done from here with another scheduler, say.
+
+    :param args: The parsed command line (``--branch-from``, ``--sacx-kwargs``).
+    :param checkpoint: This run's checkpoint folder.
+    :param csv_path: This run's CSV.
     """
     source_checkpoint = args.checkpoint_dir / args.env / args.branch_from / f"seed{args.seed}"
     changes = args.sacx_kwargs
@@ -404,6 +439,8 @@ def restart_from_scratch(csv_path: Path) -> None:
     """
     Start the run's CSV afresh: rows without a checkpoint (lost with the machine that trained them) belong to a run
     that cannot be continued, and a new run from step 0 appended to them would measure every budget twice.
+
+    :param csv_path: The run's CSV.
     """
     if not csv_path.exists():
         return
@@ -417,6 +454,9 @@ def rows_up_to(path: Path, steps: int) -> list[dict[str, str]]:
     """
     The CSV's rows up to ``steps`` (the checkpoint's), rewriting the file without any later row: a row is written
     before its checkpoint, so a run interrupted between the two has a row that its resumption will measure again.
+
+    :param path: The run's CSV.
+    :param steps: The checkpoint's steps.
     """
     columns, rows = read_rows(path)
     kept = [row for row in rows if int(row["steps"]) <= steps]
@@ -426,7 +466,12 @@ def rows_up_to(path: Path, steps: int) -> list[dict[str, str]]:
 
 
 def append_row(path: Path, row: dict[str, Any]) -> None:
-    """Add ``row`` to the CSV; a column the file lacks (a run resumed by a newer script) is added, blank before."""
+    """
+    Add ``row`` to the CSV; a column the file lacks (a run resumed by a newer script) is added, blank before.
+
+    :param path: The CSV, created if missing.
+    :param row: Column -> value; floats are rounded to 4 decimals.
+    """
     columns, rows = read_rows(path) if path.exists() else ([], [])
     columns += [key for key in row if key not in columns]
     rows.append({key: round(value, 4) if isinstance(value, float) else value for key, value in row.items()})
@@ -434,7 +479,11 @@ def append_row(path: Path, row: dict[str, Any]) -> None:
 
 
 def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    """The CSV's columns and rows."""
+    """
+    The CSV's columns and rows.
+
+    :param path: The CSV.
+    """
     with open(path) as file:
         reader = csv.DictReader(file)
         rows = list(reader)
@@ -442,7 +491,13 @@ def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 
 def write_rows(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
-    """Write the CSV whole, through a temporary file, so that an interruption never leaves half a file."""
+    """
+    Write the CSV whole, through a temporary file, so that an interruption never leaves half a file.
+
+    :param path: The CSV.
+    :param columns: Its columns, in order.
+    :param rows: Its rows; a column a row lacks is left blank.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
     with open(temporary, "w", newline="") as file:

@@ -87,6 +87,9 @@ def time_learning(make: Callable[[], BaseAlgorithm], warmup: int, steps: int) ->
     """
     Time ``steps`` training steps (one gradient step each) after ``warmup`` untimed random-action steps.
 
+    :param make: builds the model to time, its ``learning_starts`` being ``warmup``.
+    :param warmup: untimed random-action steps, which fill the buffer.
+    :param steps: timed training steps.
     :return: env steps per second of wall time and per second of the process's CPU time (which the other jobs on a
         shared machine disturb much less), and milliseconds of wall time per gradient step.
     """
@@ -146,6 +149,9 @@ def time_rows(rows: dict[str, Optional[dict[str, Any]]], args: argparse.Namespac
     """
     Time SAC and every SACX row at torch's current thread count, ``args.repeats`` times interleaved.
 
+    :param rows: variant name -> its :func:`make_model` ``sacx_kwargs``, ``"SAC": None`` first (the ratios'
+        reference).
+    :param args: the parsed command line (``--repeats``, ``--warmup``, ``--steps``).
     :return: a result row per variant: medians over repeats, ratios to SAC in the same repeat, the CPU beside them.
     """
     capabilities = cpu_capabilities()
@@ -180,7 +186,13 @@ def time_rows(rows: dict[str, Optional[dict[str, Any]]], args: argparse.Namespac
 
 
 def plot(results: list[dict[str, Any]], cpu: str, path: Path) -> None:
-    """Bars of the ratios to SAC with their spread, titled with the CPU."""
+    """
+    Bars of the ratios to SAC with their spread, titled with the CPU.
+
+    :param results: :func:`time_rows`' rows, for every thread count timed.
+    :param cpu: the CPU's description, the plot's title.
+    :param path: where the PNG goes.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

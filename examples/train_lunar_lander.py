@@ -91,6 +91,11 @@ class ResumableProgress(BaseCallback):
 
 
 def load_progress(checkpoint_dir: Path) -> dict:
+    """
+    The run's saved progress (``progress.json``), empty before its first checkpoint.
+
+    :param checkpoint_dir: the run's checkpoint folder.
+    """
     path = checkpoint_dir / "progress.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
