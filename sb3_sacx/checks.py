@@ -132,7 +132,7 @@ def check_hyperparameters(
     Raise a clear error, naming the argument, for a hyperparameter of the wrong type or out of range.
 
     The arguments are :class:`sb3_sacx.SACX`'s, by name, with the meaning and range its docstring gives them; the
-    scheduler's are checked by its own module (:func:`sb3_sacx.schedulers.make_scheduler`).
+    scheduler's are checked by its own module (``sb3_sacx.schedulers.make_scheduler``).
     """
     hyperparameters = locals()
     for name in (
