@@ -3,20 +3,16 @@ The README's main job on a tiny budget: it reports its evaluations, checkpoints,
 evaluates on the same fixed-seed episodes each time, as the learning benchmark does.
 """
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import gymnasium as gym
+from scripts import EXAMPLES, load_script
 from stable_baselines3.common.env_util import make_vec_env
 
-import sb3_sacx  # noqa: F401  (registers the sparse envs)
 from sb3_sacx import SACX
-
-EXAMPLES = Path(__file__).parents[1] / "examples"
 
 
 def train(tmp_path: Path, timesteps: int) -> str:
@@ -45,14 +41,6 @@ def test_main_job_checkpoints_at_each_evaluation_and_resumes(tmp_path: Path) -> 
     assert (tmp_path / "model.zip").exists()
 
 
-def load_example(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def episode_length(model: SACX, env_id: str, seed: int) -> int:
     env = gym.make(env_id)
     obs, _ = env.reset(seed=seed)
@@ -64,7 +52,7 @@ def episode_length(model: SACX, env_id: str, seed: int) -> int:
 
 
 def test_main_job_evaluates_the_same_fixed_seed_episodes_each_time(tmp_path: Path) -> None:
-    example = load_example("train_lunar_lander")
+    example = load_script(EXAMPLES / "train_lunar_lander.py")
     env_id = "SparseLunarLanderContinuous-v0"
     # No gradient step before learning_starts: the deterministic main head is the same at both evaluations
     model = SACX("MlpPolicy", env_id, learning_starts=10_000, seed=0)

@@ -1,19 +1,16 @@
 """benchmarks/plot_results.py on tiny synthetic results: the tables say what the CSVs say."""
 
 import csv
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Optional
 
 import pytest
+from scripts import BENCHMARKS, load_script
 
-BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))  # as when run as a script: it reads the envs of sparse_lunar_lander.py
 SCRIPT = BENCHMARKS / "plot_results.py"
-spec = importlib.util.spec_from_file_location("plot_results", SCRIPT)
-plot_results = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(plot_results)
+plot_results = load_script(SCRIPT)
 
 # run -> seed -> success at 10, 20, 30, 40 steps
 CURVES = {

@@ -1,17 +1,14 @@
 """benchmarks/run_plan.py: which runs a lane takes, and that two lanes never take the same one."""
 
 import csv
-import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
+from scripts import BENCHMARKS, load_script
 
-BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
-spec = importlib.util.spec_from_file_location("run_plan", BENCHMARKS / "run_plan.py")
-run_plan = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(run_plan)
+run_plan = load_script(BENCHMARKS / "run_plan.py")
 
 CONTINUOUS_0 = run_plan.PlannedRun("continuous", "sacx-defaults", 0)
 MOUNTAINCAR_0 = run_plan.PlannedRun("mountaincar", "sac", 0)
