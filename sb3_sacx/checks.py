@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import numpy as np
 from gymnasium import spaces
+from stable_baselines3.common.preprocessing import is_image_space
 
 
 class UnsupportedSpaceError(TypeError, ValueError):
@@ -103,6 +104,32 @@ def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) ->
                 f"SACX, as SB3, does not support nested observation spaces: {', '.join(map(repr, nested))} of the Dict "
                 "observation space is itself a Dict or Tuple. Flatten it into one level of keys."
             )
+
+
+def check_policy_fits_observations(policy: Any, observation_space: spaces.Space, policy_kwargs: Optional[dict]) -> None:
+    """
+    Raise a clear error where a policy alias's default features extractor cannot read the observations (SB3 asserts).
+
+    :param policy: the policy argument (only the aliases ``"CnnPolicy"`` and ``"MultiInputPolicy"`` are checked).
+    :param observation_space: the env's observation space.
+    :param policy_kwargs: the policy's keyword arguments: a ``features_extractor_class`` of the user's own is not checked.
+    :raises UnsupportedSpaceError: ``CnnPolicy`` without image observations, ``MultiInputPolicy`` without Dict ones.
+    """
+    policy_kwargs = policy_kwargs or {}
+    if not isinstance(policy, str) or "features_extractor_class" in policy_kwargs:
+        return
+    if policy == "MultiInputPolicy" and not isinstance(observation_space, spaces.Dict):
+        raise UnsupportedSpaceError(
+            f"MultiInputPolicy needs Dict observations, got {observation_space}: use 'MlpPolicy' for a vector, "
+            "'CnnPolicy' for an image."
+        )
+    normalized = (policy_kwargs.get("features_extractor_kwargs") or {}).get("normalized_image", False)
+    if policy == "CnnPolicy" and not is_image_space(observation_space, check_channels=False, normalized_image=normalized):
+        raise UnsupportedSpaceError(
+            f"CnnPolicy needs image observations (a uint8 Box in [0, 255] of shape (H, W, C) or (C, H, W)), got "
+            f"{observation_space}: use 'MlpPolicy' for a vector, 'MultiInputPolicy' for a Dict, or pass "
+            "features_extractor_kwargs=dict(normalized_image=True) in policy_kwargs for images already in [0, 1]."
+        )
 
 
 def check_hyperparameters(

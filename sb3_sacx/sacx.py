@@ -28,6 +28,7 @@ from sb3_sacx.checks import (
     accept_sac_policy_kwargs,
     check_episodic_training,
     check_hyperparameters,
+    check_policy_fits_observations,
     check_spaces,
     refuse_unsupported_options,
 )
@@ -242,6 +243,7 @@ class SACX(OffPolicyAlgorithm):
             # Made here rather than by SB3 so that its spaces get a clear error before SB3's asserts see them
             env = maybe_make_env(env, verbose)
             check_spaces(env.observation_space, env.action_space)
+            check_policy_fits_observations(policy, env.observation_space, policy_kwargs)
             # Before SB3's own checks of the env (its policy choice for Dict observations, say); _setup_model resolves it
             snippet_buffer_class(replay_buffer_class, env.observation_space)
             check_episodic_training(train_freq, env.num_envs if isinstance(env, VecEnv) else 1)
@@ -313,7 +315,20 @@ class SACX(OffPolicyAlgorithm):
         self._setup_entropy(n_tasks)
         if isinstance(self.scheduler, str):
             self.scheduler = make_scheduler(self.scheduler, n_tasks, self.seed, self.scheduler_kwargs)
+        # A scheduler object built for another task count would leave tasks unscheduled or pick ones that do not exist
+        self._scheduler_probabilities()
         self._task_returns: deque = deque(maxlen=self._stats_window_size)
+
+    def _scheduler_probabilities(self) -> np.ndarray:
+        """The scheduler's choice probabilities at an episode's start, checked: one per task."""
+        probabilities = np.asarray(self.scheduler.probabilities(), dtype=np.float64)
+        if probabilities.shape != (self.n_tasks,):
+            raise ValueError(
+                f"{type(self.scheduler).__name__}.probabilities() returned shape {probabilities.shape}: it must return one "
+                f"probability per task, shape ({self.n_tasks},) for {self.task_names}; was the scheduler built for "
+                "another number of tasks?"
+            )
+        return probabilities
 
     def _fused_adam_kwargs(self) -> dict[str, Any]:
         """
@@ -563,13 +578,7 @@ class SACX(OffPolicyAlgorithm):
             mean_returns = np.mean(self._task_returns, axis=0)
             for name, mean_return in zip(self.task_names, mean_returns):
                 self.logger.record(f"rollout/return_{name}", float(mean_return))
-        probabilities = np.asarray(self.scheduler.probabilities(), dtype=np.float64)
-        if probabilities.shape != (self.n_tasks,):
-            raise ValueError(
-                f"{type(self.scheduler).__name__}.probabilities() returned shape {probabilities.shape}: it must return one "
-                f"probability per task, shape ({self.n_tasks},) for {self.task_names}."
-            )
-        for name, probability in zip(self.task_names, probabilities):
+        for name, probability in zip(self.task_names, self._scheduler_probabilities()):
             self.logger.record(f"scheduler/p_{name}", float(probability))
         super().dump_logs()
 

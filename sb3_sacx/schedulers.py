@@ -211,6 +211,11 @@ def check_scheduler(scheduler: Union[str, object], scheduler_kwargs: Optional[di
     if isinstance(scheduler, str):
         if scheduler.lower() not in SCHEDULERS:
             raise ValueError(f"Unknown scheduler {scheduler!r}: use one of {sorted(SCHEDULERS)} or pass a scheduler object.")
+    elif isinstance(scheduler, type):
+        raise TypeError(
+            f"scheduler={scheduler.__name__} is a class: pass an instance, e.g. {scheduler.__name__}(n_tasks), "
+            "with one task per entry of the model's task_names."
+        )
     else:
         missing = [name for name in SCHEDULER_METHODS if not callable(getattr(scheduler, name, None))]
         if missing:

@@ -62,10 +62,9 @@ def _to_reward(value: Any, name: str, step: int) -> float:
     """
     Convert what an auxiliary task returned into a finite float, or explain why it cannot.
 
-    Accepted: Python and NumPy ints and floats, and NumPy arrays with exactly one numeric element
-    (e.g. ``np.clip`` of a scalar). Booleans are refused on purpose: a task returning ``True`` is
-    usually a predicate passed where a reward was meant (e.g. a comparison of arrays); write
-    ``float(flag)`` to use one as a 0/1 reward.
+    Accepted: Python and NumPy booleans, ints and floats (a condition such as ``next_obs[0] > 0.45`` is
+    a 0/1 reward, as Python counts ``True`` as 1), and NumPy arrays with exactly one such element
+    (e.g. ``np.clip`` of a scalar).
 
     :param value: The task's return value.
     :param name: The task's name, for the error message.
@@ -78,10 +77,10 @@ def _to_reward(value: Any, name: str, step: int) -> float:
     if isinstance(value, np.ndarray):
         if value.size != 1:
             raise TypeError(f"{where} returned an array of shape {value.shape}; it must return a single number")
-        if not (np.issubdtype(value.dtype, np.integer) or np.issubdtype(value.dtype, np.floating)):
+        if not (value.dtype == np.bool_ or np.issubdtype(value.dtype, np.integer) or np.issubdtype(value.dtype, np.floating)):
             raise TypeError(f"{where} returned an array of dtype {value.dtype}; it must return a real number")
         value = value.reshape(()).item()
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    if not isinstance(value, (numbers.Real, np.bool_)):
         raise TypeError(f"{where} returned {value!r} of type {type(value).__name__}; it must return a real number (float)")
     reward = float(value)
     if not np.isfinite(reward):

@@ -352,6 +352,12 @@ def test_bad_envs(make_env, error: type, match: str) -> None:
         small_sacx(make_env())
 
 
+@pytest.mark.parametrize(("policy", "match"), [("CnnPolicy", "CnnPolicy needs image"), ("MultiInputPolicy", "needs Dict")])
+def test_a_policy_that_cannot_read_the_observations_is_refused_before_sb3_asserts(policy: str, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        SACX(policy, point_reach())
+
+
 def test_policy_kwargs_that_sb3_sac_has_used_work_unchanged() -> None:
     settings = dict(policy_kwargs=dict(net_arch=[16, 16]), learning_starts=20, batch_size=16)
     SAC("MlpPolicy", "Pendulum-v1", **settings)  # writes use_sde=False into settings["policy_kwargs"]
@@ -425,10 +431,22 @@ def test_a_scheduler_choosing_no_task_gets_a_clear_error(task: Any) -> None:
         model.learn(10)
 
 
-def test_a_scheduler_with_the_wrong_number_of_probabilities_gets_a_clear_error() -> None:
-    model = small_sacx(point_reach(), scheduler=ReturnsTask(1, probabilities=(1.0,)))
+def test_a_scheduler_with_the_wrong_number_of_probabilities_is_refused_at_construction() -> None:
+    with pytest.raises(ValueError, match=r"ReturnsTask.probabilities\(\) returned shape \(1,\).*another number of tasks"):
+        small_sacx(point_reach(), scheduler=ReturnsTask(1, probabilities=(1.0,)))
+
+
+def test_a_scheduler_that_changes_its_number_of_probabilities_gets_a_clear_error() -> None:
+    scheduler = ReturnsTask(1)
+    model = small_sacx(point_reach(), scheduler=scheduler)
+    scheduler.given_probabilities = (1.0,)
     with pytest.raises(ValueError, match=r"ReturnsTask.probabilities\(\) returned shape \(1,\)"):
         model.learn(200, log_interval=1)
+
+
+def test_a_scheduler_class_instead_of_an_instance_is_refused_at_construction() -> None:
+    with pytest.raises(TypeError, match="UniformScheduler is a class: pass an instance"):
+        small_sacx(point_reach(), scheduler=UniformScheduler)
 
 
 def test_episodic_training_with_several_envs_is_refused_before_sb3_asserts(tmp_path) -> None:

@@ -141,9 +141,6 @@ def test_step_before_reset() -> None:
         [1.0],
         (1.0,),
         {"r": 1.0},
-        True,
-        np.bool_(False),
-        np.array([True]),
         np.array([1.0, 2.0]),
         np.array(["a"]),
         1j,
@@ -155,6 +152,15 @@ def test_non_number_is_type_error(value: Any) -> None:
     with pytest.raises(TypeError, match=r"'faulty'.*step 1 ") as excinfo:
         env.step(0)
     assert "'good'" not in str(excinfo.value)
+
+
+@pytest.mark.parametrize("value, reward", [(True, 1.0), (np.bool_(False), 0.0), (np.array([True]), 1.0), (np.int64(2), 2.0)])
+def test_condition_is_a_zero_one_reward(value: Any, reward: float) -> None:
+    env = make_env(returning(value))
+    env.reset(seed=0)
+    info = env.step(0)[4]
+    assert info["aux_rewards"][1] == reward
+    assert info["aux_rewards"].dtype == np.float32
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, np.float32(np.nan), np.array([np.inf]), 1e300])
