@@ -528,8 +528,8 @@ def env_rst(runs: Runs, env: str, plots: Sequence[str]) -> str:
     headline = [(method, run, summarise_run(seeds)) for method, run, seeds in headline_runs(runs, env)]
     if headline:
         parts.append(
-            "Median success over seeds at each evaluation (min to max over seeds), at the steps all of a run's seeds reached; "
-            "**bold** where the median reaches the target:\n"
+            "Median success over seeds at each evaluation (min to max over seeds), at the steps all of a run's seeds\n"
+            "reached; **bold** where the median reaches the target:\n"
         )
         # One row per evaluation label: SAC's MountainCar evaluations at 5024, 10016, ... share the others' 5k, 10k, ...
         all_steps = sorted({int(step) for _, _, summary in headline for step in summary["curve_steps"]})
