@@ -18,6 +18,10 @@ class NestedSpaceError(UnsupportedSpaceError, NotImplementedError):
     """A Dict observation space with a Dict or Tuple inside: also the ``NotImplementedError`` that SB3 raises for it."""
 
 
+class PolicySpaceError(UnsupportedSpaceError, AssertionError):
+    """Observations a policy alias's features extractor cannot read: also the ``AssertionError`` that SB3 raises for them."""
+
+
 class EnvCountError(ValueError, AssertionError):
     """A new env with another number of envs than the model's: also the ``AssertionError`` that SB3's ``set_env`` raises."""
 
@@ -113,22 +117,25 @@ def check_policy_fits_observations(policy: Any, observation_space: spaces.Space,
     :param policy: the policy argument (only the aliases ``"CnnPolicy"`` and ``"MultiInputPolicy"`` are checked).
     :param observation_space: the env's observation space.
     :param policy_kwargs: the policy's keyword arguments: a ``features_extractor_class`` of the user's own is not checked.
-    :raises UnsupportedSpaceError: ``CnnPolicy`` without image observations, ``MultiInputPolicy`` without Dict ones.
+    :raises PolicySpaceError: ``CnnPolicy`` without image observations, ``MultiInputPolicy`` without Dict ones.
     """
     policy_kwargs = policy_kwargs or {}
     if not isinstance(policy, str) or "features_extractor_class" in policy_kwargs:
         return
     if policy == "MultiInputPolicy" and not isinstance(observation_space, spaces.Dict):
-        raise UnsupportedSpaceError(
+        raise PolicySpaceError(
             f"MultiInputPolicy needs Dict observations, got {observation_space}: use 'MlpPolicy' for a vector, "
             "'CnnPolicy' for an image."
         )
-    normalized = (policy_kwargs.get("features_extractor_kwargs") or {}).get("normalized_image", False)
+    # SB3 tells the features extractor that images are already normalised when the policy does not normalise them
+    normalized = policy_kwargs.get("normalize_images") is False or (policy_kwargs.get("features_extractor_kwargs") or {}).get(
+        "normalized_image", False
+    )
     if policy == "CnnPolicy" and not is_image_space(observation_space, check_channels=False, normalized_image=normalized):
-        raise UnsupportedSpaceError(
+        raise PolicySpaceError(
             f"CnnPolicy needs image observations (a uint8 Box in [0, 255] of shape (H, W, C) or (C, H, W)), got "
             f"{observation_space}: use 'MlpPolicy' for a vector, 'MultiInputPolicy' for a Dict, or pass "
-            "features_extractor_kwargs=dict(normalized_image=True) in policy_kwargs for images already in [0, 1]."
+            "normalize_images=False in policy_kwargs for images already normalised."
         )
 
 

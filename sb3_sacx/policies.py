@@ -479,15 +479,20 @@ class MultiHeadCritic(BaseModel):
                 n_critics, features_dim, action_dim, net_arch, n_tasks, activation_fn, action_layer=critic_action_layer
             )
 
-    def forward(self, obs: PyTorchObs, actions: Optional[th.Tensor] = None) -> th.Tensor:
+    def forward(self, obs: PyTorchObs, actions: Optional[th.Tensor] = None) -> Union[th.Tensor, tuple[th.Tensor, ...]]:
         """
         :param obs: ``N`` observations.
-        :param actions: Box only: ``[N, M, A]`` actions to evaluate for every state.
-        :return: Box: ``[n_critics, N, M, K]``; Discrete: ``[n_critics, N, K, |A|]``.
+        :param actions: Box only: ``[N, M, A]`` actions to evaluate for every state, or ``[N, A]``, one per state, as
+            SB3's SAC calls its critic.
+        :return: Box: ``[n_critics, N, M, K]``; for ``[N, A]`` actions SAC's answer, a tuple of ``n_critics``
+            main-task Q-values ``[N, 1]``; Discrete: ``[n_critics, N, K, |A|]``.
         """
         # As in SB3, a shared features extractor is trained by the actor only
         with th.set_grad_enabled(not self.share_features_extractor):
             features = self.extract_features(obs, self.features_extractor)
+        if actions is not None and actions.dim() == 2 and not self.discrete:
+            # Tools written for SAC call critic(obs, actions) and read one [N, 1] Q-value per critic: the main task's
+            return tuple(self._q_values(features, actions.unsqueeze(1))[:, :, 0, :1])
         return self._q_values(features, actions)
 
     def values_for_actor(self, obs: PyTorchObs, actions: Optional[th.Tensor] = None) -> th.Tensor:

@@ -353,9 +353,36 @@ def test_bad_envs(make_env, error: type, match: str) -> None:
 
 
 @pytest.mark.parametrize(("policy", "match"), [("CnnPolicy", "CnnPolicy needs image"), ("MultiInputPolicy", "needs Dict")])
-def test_a_policy_that_cannot_read_the_observations_is_refused_before_sb3_asserts(policy: str, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
+@pytest.mark.parametrize("error", [ValueError, AssertionError])  # AssertionError: what SB3's own test_cnn expects of SAC
+def test_a_policy_that_cannot_read_the_observations_is_refused_before_sb3_asserts(
+    policy: str, match: str, error: type
+) -> None:
+    with pytest.raises(error, match=match):
         SACX(policy, point_reach())
+
+
+def test_cnn_policy_on_normalised_image_like_observations_as_sac_takes_them() -> None:
+    """As SB3's own test_image_like_input: float images in a Box that is not [0, 255], with normalize_images=False."""
+    image = FakeImageEnv(screen_height=36, screen_width=36, n_channels=1, channel_first=True, discrete=False)
+    image.observation_space = spaces.Box(-10.0, 10.0, shape=(1, 36, 36), dtype=np.float32)
+    env = AuxRewardWrapper(image, {"zero": zero})
+    small_sacx_kwargs = dict(learning_starts=30, batch_size=16, buffer_size=200, seed=0)
+    SACX("CnnPolicy", env, policy_kwargs=dict(normalize_images=False), **small_sacx_kwargs).learn(40)
+    with pytest.raises(AssertionError, match="CnnPolicy needs image"):
+        SACX("CnnPolicy", env, **small_sacx_kwargs)
+
+
+def test_critic_called_as_sac_calls_it_gives_sacs_answer_for_the_main_task() -> None:
+    """SB3's own test_infinite_horizon calls model.critic(obs, model.actor(obs)) and reads one [N, 1] Q per critic."""
+    model = small_sacx(point_reach(), policy_kwargs=dict(net_arch=[16, 16], n_critics=3))
+    obs = model.policy.obs_to_tensor(np.zeros((4, *model.observation_space.shape), dtype=np.float32))[0]
+    actions = model.actor(obs)
+    values = model.critic(obs, actions)
+    assert isinstance(values, tuple) and len(values) == 3
+    every_task = model.critic(obs, actions.unsqueeze(1))
+    for critic, value in enumerate(values):
+        assert value.shape == (4, 1)
+        th.testing.assert_close(value, every_task[critic, :, 0, :1])
 
 
 def test_policy_kwargs_that_sb3_sac_has_used_work_unchanged() -> None:
