@@ -19,7 +19,7 @@ class NestedSpaceError(UnsupportedSpaceError, NotImplementedError):
 
 
 class PolicySpaceError(UnsupportedSpaceError, AssertionError):
-    """Observations a policy alias's features extractor cannot read: also the ``AssertionError`` that SB3 raises for them."""
+    """Observations a policy alias's features extractor cannot read: also the ``AssertionError`` SB3's CNN raises for them."""
 
 
 class EnvCountError(ValueError, AssertionError):
@@ -112,7 +112,8 @@ def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) ->
 
 def check_policy_fits_observations(policy: Any, observation_space: spaces.Space, policy_kwargs: Optional[dict]) -> None:
     """
-    Raise a clear error where a policy alias's default features extractor cannot read the observations (SB3 asserts).
+    Raise a clear error where a policy alias's default features extractor cannot read the observations (SB3's CNN
+    asserts; its Dict extractor fails with an ``AttributeError``).
 
     :param policy: the policy argument (only the aliases ``"CnnPolicy"`` and ``"MultiInputPolicy"`` are checked).
     :param observation_space: the env's observation space.
@@ -128,9 +129,8 @@ def check_policy_fits_observations(policy: Any, observation_space: spaces.Space,
             "'CnnPolicy' for an image."
         )
     # SB3 tells the features extractor that images are already normalised when the policy does not normalise them
-    normalized = policy_kwargs.get("normalize_images") is False or (policy_kwargs.get("features_extractor_kwargs") or {}).get(
-        "normalized_image", False
-    )
+    extractor_kwargs = policy_kwargs.get("features_extractor_kwargs") or {}
+    normalized = not policy_kwargs.get("normalize_images", True) or extractor_kwargs.get("normalized_image", False)
     if policy == "CnnPolicy" and not is_image_space(observation_space, check_channels=False, normalized_image=normalized):
         raise PolicySpaceError(
             f"CnnPolicy needs image observations (a uint8 Box in [0, 255] of shape (H, W, C) or (C, H, W)), got "

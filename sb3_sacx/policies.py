@@ -485,7 +485,8 @@ class MultiHeadCritic(BaseModel):
         :param actions: Box only: ``[N, M, A]`` actions to evaluate for every state, or ``[N, A]``, one per state, as
             SB3's SAC calls its critic.
         :return: Box: ``[n_critics, N, M, K]``; for ``[N, A]`` actions SAC's answer, a tuple of ``n_critics``
-            main-task Q-values ``[N, 1]``; Discrete: ``[n_critics, N, K, |A|]``.
+            main-task Q-values ``[N, 1]`` (in the learner's units: the main reward times ``main_reward_scale``);
+            Discrete: ``[n_critics, N, K, |A|]``.
         """
         # As in SB3, a shared features extractor is trained by the actor only
         with th.set_grad_enabled(not self.share_features_extractor):
@@ -502,7 +503,7 @@ class MultiHeadCritic(BaseModel):
 
         :param obs: ``N`` observations.
         :param actions: Box only: ``[N, M, A]`` actions to evaluate for every state.
-        :return: as :meth:`forward`.
+        :return: Box: ``[n_critics, N, M, K]``; Discrete: ``[n_critics, N, K, |A|]``.
         """
         with th.no_grad():
             features = self.extract_features(obs, self.features_extractor)

@@ -301,6 +301,9 @@ class SACX(OffPolicyAlgorithm):
                 raise ValueError(f"The environment's tasks {env_tasks} differ from the model's {self.task_names}.")
             self.task_names = env_tasks
         n_tasks = len(self.task_names)
+        if not isinstance(self.scheduler, str):
+            # A scheduler object built for another task count would leave tasks unscheduled or pick ones that do not exist
+            self._scheduler_probabilities()
         self.replay_buffer_class = snippet_buffer_class(self.replay_buffer_class, self.observation_space)
         self.replay_buffer_kwargs = {**self.replay_buffer_kwargs, "n_aux_tasks": n_tasks - 1}
         if self.policy_kwargs.get("n_tasks", n_tasks) != n_tasks:
@@ -315,8 +318,6 @@ class SACX(OffPolicyAlgorithm):
         self._setup_entropy(n_tasks)
         if isinstance(self.scheduler, str):
             self.scheduler = make_scheduler(self.scheduler, n_tasks, self.seed, self.scheduler_kwargs)
-        # A scheduler object built for another task count would leave tasks unscheduled or pick ones that do not exist
-        self._scheduler_probabilities()
         self._task_returns: deque = deque(maxlen=self._stats_window_size)
 
     def _scheduler_probabilities(self) -> np.ndarray:

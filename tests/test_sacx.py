@@ -352,8 +352,14 @@ def test_bad_envs(make_env, error: type, match: str) -> None:
         small_sacx(make_env())
 
 
-@pytest.mark.parametrize(("policy", "match"), [("CnnPolicy", "CnnPolicy needs image"), ("MultiInputPolicy", "needs Dict")])
-@pytest.mark.parametrize("error", [ValueError, AssertionError])  # AssertionError: what SB3's own test_cnn expects of SAC
+@pytest.mark.parametrize(
+    ("policy", "match", "error"),
+    [
+        ("CnnPolicy", "CnnPolicy needs image", ValueError),
+        ("CnnPolicy", "CnnPolicy needs image", AssertionError),  # what SB3's own test_image_like_input expects of SAC
+        ("MultiInputPolicy", "needs Dict", ValueError),
+    ],
+)
 def test_a_policy_that_cannot_read_the_observations_is_refused_before_sb3_asserts(
     policy: str, match: str, error: type
 ) -> None:
@@ -368,12 +374,17 @@ def test_cnn_policy_on_normalised_image_like_observations_as_sac_takes_them() ->
     env = AuxRewardWrapper(image, {"zero": zero})
     small_sacx_kwargs = dict(learning_starts=30, batch_size=16, buffer_size=200, seed=0)
     SACX("CnnPolicy", env, policy_kwargs=dict(normalize_images=False), **small_sacx_kwargs).learn(40)
+    normalized = dict(features_extractor_kwargs=dict(normalized_image=True), normalize_images=False)
+    SACX("CnnPolicy", env, policy_kwargs=normalized, **small_sacx_kwargs)
     with pytest.raises(AssertionError, match="CnnPolicy needs image"):
         SACX("CnnPolicy", env, **small_sacx_kwargs)
 
 
 def test_critic_called_as_sac_calls_it_gives_sacs_answer_for_the_main_task() -> None:
-    """SB3's own test_infinite_horizon calls model.critic(obs, model.actor(obs)) and reads one [N, 1] Q per critic."""
+    """
+    SB3's own test_infinite_horizon calls model.critic(obs, model.actor(obs)) and reads one [N, 1] Q per critic; with
+    point_reach's one-dimensional actions, [N, 1] is also where the old code read M = 1 action per state.
+    """
     model = small_sacx(point_reach(), policy_kwargs=dict(net_arch=[16, 16], n_critics=3))
     obs = model.policy.obs_to_tensor(np.zeros((4, *model.observation_space.shape), dtype=np.float32))[0]
     actions = model.actor(obs)

@@ -154,7 +154,9 @@ def test_non_number_is_type_error(value: Any) -> None:
     assert "'good'" not in str(excinfo.value)
 
 
-@pytest.mark.parametrize("value, reward", [(True, 1.0), (np.bool_(False), 0.0), (np.array([True]), 1.0), (np.int64(2), 2.0)])
+@pytest.mark.parametrize(
+    "value, reward", [(True, 1.0), (np.bool_(False), 0.0), (np.array([True]), 1.0), (np.array(True), 1.0)]
+)
 def test_condition_is_a_zero_one_reward(value: Any, reward: float) -> None:
     env = make_env(returning(value))
     env.reset(seed=0)
