@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch as th
 from stable_baselines3.common.envs import FakeImageEnv
-from toy_envs import point_reach
+from toy_envs import PointReach, go_right, point_reach
 
 from sb3_sacx import SACX, AuxRewardWrapper
 from sb3_sacx.buffers import SnippetSamples
-from sb3_sacx.sacx import masked_mean
+from sb3_sacx.policies import squashed_action_log_prob, terms_at_steps
+from sb3_sacx.sacx import masked_mean, snippet_states, take_steps
 
 
 def saturating_actor(model: SACX, pre_squash_mean: float) -> None:
@@ -63,6 +64,92 @@ def test_absorbing_bonus_only_on_a_step_that_terminates() -> None:
     th.testing.assert_close(rewards[0, :, 1], th.tensor([0.5, 0.25 + 0.9 * 0.25 / (1 - 0.9)]))
     # The main task is never absorbing: its reward is only scaled ("auto" on an empty, so sparse, buffer: 1 / (1 - gamma))
     th.testing.assert_close(rewards[0, :, 0], th.tensor([0.0, 10.0]))
+
+
+def random_snippets(model: SACX, n_snippets: int, n_steps: int, generator: th.Generator) -> SnippetSamples:
+    """Snippets of ``model``'s 1-D PointReach env with a termination, a truncation, masked steps and rewards."""
+    states = th.rand(n_snippets, n_steps + 1, 1, generator=generator) * 2 - 1
+    if model.discrete:
+        actions = th.randint(0, 3, (n_snippets, n_steps, 1), generator=generator).float()
+    else:
+        actions = th.rand(n_snippets, n_steps, 1, generator=generator) * 2 - 1
+    terminations, mask = th.zeros(n_snippets, n_steps), th.ones(n_snippets, n_steps)
+    terminations[1, 1] = 1.0
+    mask[1, 2:] = 0.0
+    mask[2, 3:] = 0.0  # step 2 of snippet 2 is a truncation: it ends the snippet but bootstraps
+    main_rewards = th.zeros(n_snippets, n_steps)
+    main_rewards[1, 1] = main_rewards[0, 3] = 1.0
+    return SnippetSamples(
+        observations=states[:, :-1],
+        next_observations=states[:, 1:],
+        actions=actions,
+        main_rewards=main_rewards,
+        aux_rewards=th.rand(n_snippets, n_steps, model.n_tasks - 1, generator=generator),
+        terminations=terminations,
+        aux_absorbing=th.zeros(n_snippets, n_steps),
+        behaviour_log_probs=th.randn(n_snippets, n_steps, generator=generator),
+        mask=mask,
+    )
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_learners_retrace_targets_match_a_step_by_step_reference_from_the_networks(discrete: bool) -> None:
+    """SPEC section 4 written out per snippet, step and task, with the target critic called one state at a time."""
+    tasks = {"right": go_right, "left": lambda obs, action, next_obs, info: float((1.0 - next_obs[0]) / 2.0)}
+    env = AuxRewardWrapper(PointReach(discrete), tasks)
+    lambda_, gamma = 0.7, 0.9
+    model = SACX("MlpPolicy", env, seed=0, gamma=gamma, retrace_lambda=lambda_, policy_kwargs=dict(net_arch=[16, 16]))
+    with th.no_grad():  # a temperature per task, and a target critic that differs from the online one
+        model.log_ent_coef.copy_(th.log(th.tensor([0.1, 0.2, 0.4])))
+        for parameter in model.critic_target.parameters():
+            parameter.add_(0.1 * th.randn_like(parameter))
+    n_snippets, n_steps, n_tasks = 3, 4, model.n_tasks
+    snippets = random_snippets(model, n_snippets, n_steps, th.Generator().manual_seed(0))
+    states = snippet_states(snippets.observations, snippets.next_observations)
+    ent_coefs = model._ent_coefs().detach()
+    with th.no_grad():
+        heads = model.action_family.heads(model.actor, take_steps(states, 0, n_steps + 1), (n_snippets, n_steps + 1))
+        targets = model._retrace_targets(
+            snippets, take_steps(states, 1, n_steps + 1), terms_at_steps(heads, 1, n_steps + 1), ent_coefs
+        )
+        rewards = model._task_rewards(snippets)
+
+        def target_q(state: th.Tensor, action: th.Tensor, task: int) -> float:
+            """Target critic Q_task(state, action), the minimum of the twins."""
+            if discrete:
+                return model.critic_target(state.view(1, 1)).min(dim=0).values[0, task, int(action)].item()
+            return model.critic_target(state.view(1, 1), action.view(1, 1, 1)).min(dim=0).values[0, 0, task].item()
+
+        def soft_value(snippet: int, step: int, task: int) -> float:
+            """V_task(s_step) = E_{a~pi_task}[Q_task(s_step, a) - alpha_task log pi_task(a|s_step)]."""
+            state, alpha = states[snippet, step], ent_coefs[task].item()
+            if discrete:
+                log_probs = heads.log_probs[snippet, step, task]
+                return sum(p.exp().item() * (target_q(state, a, task) - alpha * p.item()) for a, p in enumerate(log_probs))
+            action = heads.actions[snippet, step, task]
+            return target_q(state, action, task) - alpha * heads.expected_log_pi[snippet, step, task].item()
+
+        def log_pi(snippet: int, step: int, task: int) -> float:
+            """log pi_task(a_step|s_step) of the action stored at that step."""
+            action = snippets.actions[snippet, step]
+            if discrete:
+                return heads.log_probs[snippet, step, task, int(action)].item()
+            return squashed_action_log_prob(heads.mean[snippet, step, task], heads.log_std[snippet, step, task], action).item()
+
+        for snippet in range(n_snippets):
+            last = int(snippets.mask[snippet].sum().item()) - 1
+            for task in range(n_tasks):
+                following = 0.0  # G_{t+1}
+                for step in reversed(range(last + 1)):
+                    bootstrap = soft_value(snippet, step + 1, task)
+                    if step < last:
+                        log_rho = log_pi(snippet, step + 1, task) - snippets.behaviour_log_probs[snippet, step + 1].item()
+                        trace = lambda_ * min(1.0, math.exp(log_rho))
+                        next_action = snippets.actions[snippet, step + 1]
+                        bootstrap += trace * (following - target_q(states[snippet, step + 1], next_action, task))
+                    discount = gamma * (1.0 - snippets.terminations[snippet, step].item())
+                    following = rewards[snippet, step, task].item() + discount * bootstrap
+                    assert targets[snippet, step, task].item() == pytest.approx(following, rel=1e-5, abs=1e-5)
 
 
 def test_masked_mean_ignores_non_finite_values_at_masked_steps() -> None:
