@@ -16,9 +16,10 @@ A run is finished when its CSV reaches the env's budget. A lane holds a run by a
 killed by a session's end frees its run for the next one. The order is the order of dependence of the open work:
 SACX's defaults on the continuous lander first (the learner review's re-runs), then MountainCar (cheap: five seeds of
 every method), then the rest of SPEC section 7's table (the continuous lander's main-task-only ablation, the Discrete
-lander, the fourth and fifth continuous seeds), and last two levers on the auxiliaries' cost on the continuous lander:
-the floor on the main intention's share, then ξ = 1000 (one intention acts a whole episode, so the main head flies its
-own episodes from start to end).
+lander, the fourth and fifth continuous seeds), and last three levers on the auxiliaries' cost on the continuous
+lander: snippets around successes sampled more often (the intentions' landings reach the main critic), the floor on
+the main intention's share, then ξ = 1000 (one intention acts a whole episode, so the main head flies its own episodes
+from start to end).
 """
 
 import argparse
@@ -37,12 +38,16 @@ BENCHMARK = Path(__file__).parent / "sparse_lunar_lander.py"
 # The main intention acts at least half the time (0.58 with SAC-U's share of the rest, K = 6): SPEC §8's floor
 MAIN_FLOOR = '{"scheduler_kwargs": {"min_main_probability": 0.5}}'
 WHOLE_EPISODES = '{"schedule_period": 1000}'
+# A quarter of each batch's snippets around a stored success: uniform snippets show the main critic each of the few
+# landings the other intentions make about once in 600 gradient steps (256 of 150k transitions per batch)
+REWARDED_SNIPPETS = '{"rewarded_snippet_fraction": 0.25}'
 # SPEC section 7's three methods, and the levers tried on the auxiliaries' cost, by run name, as benchmark arguments
 METHODS = {
     "sacx-defaults": ("--algo", "sacx", "--variant", "sacx-defaults"),
     "sacx-main-only": ("--algo", "sacx", "--variant", "sacx-main-only", "--no-aux"),
     "sac": ("--algo", "sac"),
     "dqn": ("--algo", "dqn"),
+    "sacx-rewarded-0.25": ("--algo", "sacx", "--variant", "sacx-rewarded-0.25", "--sacx-kwargs", REWARDED_SNIPPETS),
     "sacx-main-floor-0.5": ("--algo", "sacx", "--variant", "sacx-main-floor-0.5", "--sacx-kwargs", MAIN_FLOOR),
     "sacx-xi-1000": ("--algo", "sacx", "--variant", "sacx-xi-1000", "--sacx-kwargs", WHOLE_EPISODES),
 }
@@ -97,6 +102,7 @@ PLAN: tuple[PlannedRun, ...] = (
     *stage("continuous", ["sacx-main-only", "sac"], range(3)),
     *stage("discrete", ["sacx-defaults", "sacx-main-only", "dqn"], range(3)),
     *stage("continuous", ["sacx-defaults", "sacx-main-only"], range(3, 5)),
+    *stage("continuous", ["sacx-rewarded-0.25"], range(3)),
     *stage("continuous", ["sacx-main-floor-0.5"], range(3)),
     *stage("continuous", ["sacx-xi-1000"], range(3)),
 )
