@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch as th
 from stable_baselines3.common.envs import FakeImageEnv
+from test_retrace import naive_retrace
 from toy_envs import PointReach, go_right, point_reach
 
 from sb3_sacx import SACX, AuxRewardWrapper
@@ -94,7 +95,7 @@ def random_snippets(model: SACX, n_snippets: int, n_steps: int, generator: th.Ge
 
 @pytest.mark.parametrize("discrete", [False, True])
 def test_learners_retrace_targets_match_a_step_by_step_reference_from_the_networks(discrete: bool) -> None:
-    """SPEC section 4 written out per snippet, step and task, with the target critic called one state at a time."""
+    """SPEC section 4's terms per snippet, step and task, with the target critic called one state at a time."""
     tasks = {"right": go_right, "left": lambda obs, action, next_obs, info: float((1.0 - next_obs[0]) / 2.0)}
     env = AuxRewardWrapper(PointReach(discrete), tasks)
     lambda_, gamma = 0.7, 0.9
@@ -136,20 +137,17 @@ def test_learners_retrace_targets_match_a_step_by_step_reference_from_the_networ
                 return heads.log_probs[snippet, step, task, int(action)].item()
             return squashed_action_log_prob(heads.mean[snippet, step, task], heads.log_std[snippet, step, task], action).item()
 
-        for snippet in range(n_snippets):
-            last = int(snippets.mask[snippet].sum().item()) - 1
-            for task in range(n_tasks):
-                following = 0.0  # G_{t+1}
-                for step in reversed(range(last + 1)):
-                    bootstrap = soft_value(snippet, step + 1, task)
-                    if step < last:
-                        log_rho = log_pi(snippet, step + 1, task) - snippets.behaviour_log_probs[snippet, step + 1].item()
-                        trace = lambda_ * min(1.0, math.exp(log_rho))
-                        next_action = snippets.actions[snippet, step + 1]
-                        bootstrap += trace * (following - target_q(states[snippet, step + 1], next_action, task))
-                    discount = gamma * (1.0 - snippets.terminations[snippet, step].item())
-                    following = rewards[snippet, step, task].item() + discount * bootstrap
-                    assert targets[snippet, step, task].item() == pytest.approx(following, rel=1e-5, abs=1e-5)
+        # Every term of the recursion from the networks, one state at a time; the recursion itself is test_retrace's
+        terms = {name: np.zeros((n_snippets, n_steps, n_tasks)) for name in ("q_taken", "v_next", "log_rhos")}
+        for index in np.ndindex(n_snippets, n_steps, n_tasks):
+            snippet, step, task = index
+            terms["q_taken"][index] = target_q(states[snippet, step], snippets.actions[snippet, step], task)
+            terms["v_next"][index] = soft_value(snippet, step + 1, task)
+            terms["log_rhos"][index] = log_pi(snippet, step, task) - snippets.behaviour_log_probs[snippet, step].item()
+    discounts = gamma * (1.0 - snippets.terminations.numpy())
+    expected = naive_retrace(rewards.numpy(), discounts, **terms, mask=snippets.mask.numpy(), lambda_=lambda_)
+    valid = snippets.mask.bool().numpy()
+    np.testing.assert_allclose(targets.numpy()[valid], expected[valid], rtol=1e-5, atol=1e-5)
 
 
 def test_masked_mean_ignores_non_finite_values_at_masked_steps() -> None:
