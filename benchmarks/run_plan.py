@@ -38,6 +38,9 @@ BENCHMARK = Path(__file__).parent / "sparse_lunar_lander.py"
 # The main intention acts at least half the time (0.58 with SAC-U's share of the rest, K = 6): SPEC §8's floor
 MAIN_FLOOR = '{"scheduler_kwargs": {"min_main_probability": 0.5}}'
 WHOLE_EPISODES = '{"schedule_period": 1000}'
+# The floor with a switch every 100 steps (public SAC-X code: P(main) = 0.5, ~8 switches an episode), so that no
+# one intention flies a whole descent
+MAIN_FLOOR_SHORT_PERIOD = '{"scheduler_kwargs": {"min_main_probability": 0.5}, "schedule_period": 100}'
 # A quarter of each batch's snippets around a stored success: uniform snippets show the main critic each of the few
 # landings the other intentions make about once in 600 gradient steps (256 of 150k transitions per batch)
 REWARDED_SNIPPETS = '{"rewarded_snippet_fraction": 0.25}'
@@ -50,6 +53,14 @@ METHODS = {
     "sacx-rewarded-0.25": ("--algo", "sacx", "--variant", "sacx-rewarded-0.25", "--sacx-kwargs", REWARDED_SNIPPETS),
     "sacx-main-floor-0.5": ("--algo", "sacx", "--variant", "sacx-main-floor-0.5", "--sacx-kwargs", MAIN_FLOOR),
     "sacx-xi-1000": ("--algo", "sacx", "--variant", "sacx-xi-1000", "--sacx-kwargs", WHOLE_EPISODES),
+    "sacx-floor-0.5-xi-100": (
+        "--algo",
+        "sacx",
+        "--variant",
+        "sacx-floor-0.5-xi-100",
+        "--sacx-kwargs",
+        MAIN_FLOOR_SHORT_PERIOD,
+    ),
 }
 
 
@@ -102,6 +113,9 @@ PLAN: tuple[PlannedRun, ...] = (
     *stage("continuous", ["sacx-main-only", "sac"], range(3)),
     *stage("discrete", ["sacx-defaults", "sacx-main-only", "dqn"], range(3)),
     *stage("continuous", ["sacx-defaults", "sacx-main-only"], range(3, 5)),
+    # Issue 35's stage 1: candidate defaults screened on the cheap envs before any spends lander runs
+    *stage("mountaincar", ["sacx-floor-0.5-xi-100", "sacx-main-floor-0.5"], range(5)),
+    *stage("discrete", ["sacx-floor-0.5-xi-100", "sacx-main-floor-0.5"], range(3)),
     *stage("continuous", ["sacx-rewarded-0.25"], range(3)),
     *stage("continuous", ["sacx-main-floor-0.5"], range(3)),
     *stage("continuous", ["sacx-xi-1000"], range(3)),

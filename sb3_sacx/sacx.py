@@ -152,8 +152,9 @@ class SACX(OffPolicyAlgorithm):
     :param mixed_precision: run the gradient step's network passes under ``torch.autocast`` in bfloat16: the
         matrix multiplies take bfloat16 inputs (as JAX does by default on TPUs), while weights, optimiser states,
         network outputs, losses and Retrace stay float32. About twice as fast in ``benchmarks/throughput.py`` on a CPU
-        with AVX512-BF16 or AMX, but many times slower on one that emulates bfloat16 (18x on an AVX2 CPU). ``"auto"``
-        (the default) turns it on only where the device multiplies bfloat16 natively
+        with AVX512-BF16 or AMX, but many times slower on one that emulates bfloat16 (18x on an AVX2 CPU). Off by
+        default, so that the defaults compute the same update on every CPU (a speed-up on some CPUs only is an option).
+        ``"auto"`` turns it on only where the device multiplies bfloat16 natively
         (:func:`sb3_sacx.hardware.native_bfloat16`: a CPU with AVX512-BF16 or AMX, a CUDA GPU with bfloat16), decided on
         the machine that trains, so a loaded model decides anew; ``verbose >= 1`` says which. Acting and ``predict`` are
         unaffected. (For speed, SACX also keeps the gradient step's temporaries in glibc's heap: see
@@ -204,7 +205,7 @@ class SACX(OffPolicyAlgorithm):
         scheduler_kwargs: Optional[dict[str, Any]] = None,
         main_reward_scale: Union[str, float] = "auto",
         rewarded_snippet_fraction: float = 0.0,
-        mixed_precision: Union[bool, str] = "auto",
+        mixed_precision: Union[bool, str] = False,
         _init_setup_model: bool = True,
     ) -> None:
         refuse_unsupported_options(
