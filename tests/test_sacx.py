@@ -541,6 +541,17 @@ def test_sb3s_dense_identity_task_is_learned_in_sacs_budget(settings: dict) -> N
     evaluate_policy(model, env, n_eval_episodes=20, reward_threshold=90, warn=False)
 
 
+@pytest.mark.parametrize(
+    ("env_id", "learning_starts"),
+    [("SparseLunarLanderContinuous-v0", 10_000), ("SparseLunarLander-v0", 10_000), ("SparseMountainCarContinuous-v0", 100)],
+)
+def test_auto_main_reward_scale_finds_every_registered_sparse_env_sparse(env_id: str, learning_starts: int) -> None:
+    # Each with the warm-up its example, zoo entry and benchmark use: the scale is decided at the first gradient step
+    model = SACX("MlpPolicy", env_id, learning_starts=learning_starts, batch_size=16, buffer_size=2 * learning_starts, seed=0)
+    model.learn(learning_starts + 1)
+    assert model._main_reward_scale() == pytest.approx(1.0 / (1.0 - model.gamma))
+
+
 def test_auto_main_reward_scale_helps_a_sparse_reward_only_and_is_kept_by_save_load(tmp_path) -> None:
     sparse = small_sacx(point_reach(), gamma=0.9).learn(60)
     assert sparse.replay_buffer.rewarded_fraction() <= 0.1
