@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from sparse_lunar_lander import ENVS, RESULTS, parse_args, read_rows
+from sparse_lunar_lander import ENVS, RESULTS, checkpoint_steps, parse_args, read_rows
 
 BENCHMARK = Path(__file__).parent / "sparse_lunar_lander.py"
 # The main intention acts at least half the time (0.58 with SAC-U's share of the rest, K = 6): SPEC §8's floor
@@ -83,6 +83,14 @@ class PlannedRun:
         :param results: the results folder (``--results-dir``).
         """
         return results / self.env / self.run / f"seed{self.seed}.csv"
+
+    def checkpoint_path(self, checkpoints: Path) -> Path:
+        """
+        The run's checkpoint folder.
+
+        :param checkpoints: the checkpoint folder (``--checkpoint-dir``).
+        """
+        return checkpoints / self.env / self.run / f"seed{self.seed}"
 
     def lock_path(self, checkpoints: Path) -> Path:
         """
@@ -144,6 +152,18 @@ def is_finished(planned: PlannedRun, results: Path) -> bool:
     return steps_reached(planned, results) >= ENVS[planned.env].steps
 
 
+def rows_beyond_checkpoint(planned: PlannedRun, results: Path, checkpoints: Path) -> bool:
+    """
+    Whether the run's CSV has rows its checkpoint has not reached (the checkpoint lost, or another run's): starting it
+    would replace them or measure them twice, so a lane leaves it alone (``--restart`` on the benchmark replaces them).
+
+    :param planned: the run.
+    :param results: the results folder (``--results-dir``).
+    :param checkpoints: the checkpoint folder (``--checkpoint-dir``).
+    """
+    return steps_reached(planned, results) > checkpoint_steps(planned.checkpoint_path(checkpoints))
+
+
 @contextmanager
 def held(planned: PlannedRun, checkpoints: Path) -> Iterator[bool]:
     """
@@ -179,7 +199,8 @@ def status(planned: PlannedRun, results: Path, checkpoints: Path) -> str:
         return "finished"
     with held(planned, checkpoints) as free:
         running = "" if free else ", running"
-    return (f"at {steps} steps" if steps else "not started") + running
+    orphaned = ", rows beyond its checkpoint: not resumed" if rows_beyond_checkpoint(planned, results, checkpoints) else ""
+    return (f"at {steps} steps" if steps else "not started") + running + orphaned
 
 
 def run_lane(
@@ -187,7 +208,8 @@ def run_lane(
 ) -> list[PlannedRun]:
     """
     Train every unfinished run of ``plan`` that no other lane holds, in order, each to its budget; a run another lane
-    finished meanwhile is skipped. A failed run is reported and the lane goes on.
+    finished meanwhile is skipped, and so is one whose CSV has rows beyond its checkpoint (reported: it is not started,
+    so those rows are neither replaced nor measured twice). A failed run is reported and the lane goes on.
 
     :param plan: the runs, in the order to train them.
     :param results: the results folder (``--results-dir``).
@@ -202,6 +224,9 @@ def run_lane(
             continue
         with held(planned, checkpoints) as mine:
             if not mine or is_finished(planned, results):
+                continue
+            if rows_beyond_checkpoint(planned, results, checkpoints):
+                print(f"=== SKIPPED: {planned}: its CSV has rows beyond its checkpoint (see --list)", flush=True)
                 continue
             command = [
                 sys.executable, str(BENCHMARK), *planned.arguments,

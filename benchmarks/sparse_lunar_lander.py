@@ -15,10 +15,14 @@ baseline (``sac`` on Box actions, ``dqn`` on Discrete), e.g. on MountainCar (50k
         --variant sacx-main-only --no-aux
     OMP_NUM_THREADS=1 python benchmarks/sparse_lunar_lander.py --env mountaincar --seed 0 --algo sac
 
-Runs are resumable: after each evaluation the model (scheduler included) and its replay buffer are checkpointed
-under ``--checkpoint-dir``; running the same command again continues from there (and, where the CSV has rows but the
-checkpoint is gone, say on a new machine, starts the run again from 0 in place of those rows). ``--max-evals`` bounds
-how many steps one invocation trains (in evaluation periods), so a long run can span sessions:
+Runs are resumable and cannot lose a result: after each evaluation the model (scheduler included), its replay buffer
+and the evaluation's row are checkpointed under ``--checkpoint-dir`` (written whole, then renamed into place:
+``sb3_sacx.checkpoints``), and only then is the row appended to the CSV (also written whole and renamed), so a run
+killed at any moment resumes from its last complete checkpoint with every row once. Running the same command again
+continues from there; it refuses a checkpoint written for other arguments (env, seed, algorithm, settings), and a CSV
+with rows beyond its checkpoint (the checkpoint lost with the machine that trained it, say) unless ``--restart`` is
+given, which starts the run again from 0 in place of those rows. ``--max-evals`` bounds how many steps one invocation
+trains (in evaluation periods), so a long run can span sessions:
 
     OMP_NUM_THREADS=1 python benchmarks/sparse_lunar_lander.py --algo sacx --env continuous --seed 0
     OMP_NUM_THREADS=1 python benchmarks/sparse_lunar_lander.py --algo sac --env continuous --seed 0
@@ -45,7 +49,7 @@ import argparse
 import csv
 import json
 import os
-import shutil
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,10 +62,12 @@ from stable_baselines3 import DQN, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from sb3_sacx import SACX
+from sb3_sacx.checkpoints import MODEL_FILE, REPLAY_BUFFER_FILE, checkpoint_record, restore_checkpoint, save_checkpoint
 from sb3_sacx.checks import check_number
 from sb3_sacx.hardware import cpu_capabilities, describe
 from sb3_sacx.schedulers import make_scheduler
 from sb3_sacx.tasks import LUNAR_LANDER_TASKS, MOUNTAIN_CAR_TASKS, land_on_pad
+from sb3_sacx.tasks.mountain_car import ZOO_SAC_KWARGS
 from sb3_sacx.wrappers import AuxTaskFn
 
 RESULTS = Path(__file__).parent / "results"
@@ -131,23 +137,9 @@ LUNAR_LANDER_DQN: dict[str, Any] = dict(
     exploration_final_eps=0.1,
     policy_kwargs=dict(net_arch=[256, 256]),
 )
-# rl-zoo3's tuned SAC hyperparameters for MountainCarContinuous-v0, gSDE included: rl_zoo3/hyperparams/sac.yml of
-# rl-zoo3 2.9.2 (as installed by the zoo extra; DLR-RM/rl-baselines3-zoo, hyperparams/sac.yml). Its train_freq of 32
-# steps ends each learn() chunk on a multiple of 32, so this baseline's evaluations fall up to 31 steps after
-# --eval-every's multiples (5024, 10016, ...), as rl-zoo3's own 50k run ends at 50016.
-MOUNTAIN_CAR_SAC: dict[str, Any] = dict(
-    learning_rate=3e-4,
-    buffer_size=50_000,
-    batch_size=512,
-    ent_coef=0.1,
-    train_freq=32,
-    gradient_steps=32,
-    gamma=0.9999,
-    tau=0.01,
-    learning_starts=0,
-    use_sde=True,
-    policy_kwargs=dict(log_std_init=-3.67, net_arch=[64, 64], use_expln=True),
-)
+# rl-zoo3's tuned SAC hyperparameters for MountainCarContinuous-v0 (sb3_sacx.tasks.mountain_car.ZOO_SAC_KWARGS). Their
+# train_freq of 32 steps ends each learn() chunk on a multiple of 32, so this baseline's evaluations fall up to 31 steps
+# after --eval-every's multiples (5024, 10016, ...), as rl-zoo3's own 50k run ends at 50016.
 # Both LunarLanders: the five tasks of SPEC §3 (land_on_pad on request), 300k steps, an evaluation every 25k, and SACX's
 # 10k-step uniform warm-up that LunarLander needs (SPEC §2): SACX's own default is SAC's 100
 LUNAR_LANDER: dict[str, Any] = dict(
@@ -170,7 +162,7 @@ ENVS: dict[str, BenchmarkEnv] = {
         steps=50_000,
         eval_every=5_000,
         baseline="sac",
-        baseline_kwargs=MOUNTAIN_CAR_SAC,
+        baseline_kwargs=ZOO_SAC_KWARGS,
     ),
 }
 #: ``--env`` -> registered id.
@@ -330,6 +322,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help="start from that SACX run's latest checkpoint (same env and seed), changing the --sacx-kwargs given "
         f"(only {', '.join(BRANCH_SETTINGS)})",
     )
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="start again from 0 where the CSV has rows beyond the checkpoint (they are replaced)",
+    )
     parser.add_argument("--checkpoint-dir", type=Path, default=Path("runs/checkpoints"))
     parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where the CSVs go")
     args = parser.parse_args(argv)
@@ -359,6 +356,74 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
+def run_identity(args: argparse.Namespace) -> dict[str, Any]:
+    """
+    What makes a run this run, kept with its checkpoint: resuming with anything else would mix two runs in one CSV.
+
+    :param args: The parsed command line.
+    """
+    keys = ("algo", "env", "seed", "no_aux", "extra_task", "sacx_kwargs", "branch_from")
+    return {"run": run_name(args), **{key: getattr(args, key) for key in keys}}
+
+
+class RunConflict(SystemExit):
+    """A checkpoint or CSV that this run must not continue (exit status 2, as for a bad argument)."""
+
+    def __init__(self, message: str) -> None:
+        print(f"error: {message}", file=sys.stderr)
+        super().__init__(2)
+
+
+def check_resumable(args: argparse.Namespace, record: dict[str, Any], checkpoint: Path) -> None:
+    """
+    Refuse a checkpoint written for another run (another env, seed, algorithm or settings).
+
+    :param args: The parsed command line.
+    :param record: The checkpoint's record.
+    :param checkpoint: Its directory, for the message.
+    """
+    identity = json.loads(json.dumps(run_identity(args)))  # as JSON keeps it (lists, not tuples)
+    differences = [
+        f"{key} {record.get('identity', {}).get(key)!r} there, {value!r} here"
+        for key, value in identity.items()
+        if record.get("identity", {}).get(key) != value
+    ]
+    if differences:
+        raise RunConflict(
+            f"the checkpoint {checkpoint} belongs to another run ({'; '.join(differences)}). Resume it with its own "
+            "arguments, or move it away to start this run."
+        )
+
+
+def reconcile_csv(args: argparse.Namespace, csv_path: Path, record: Optional[dict[str, Any]]) -> bool:
+    """
+    Make the CSV agree with the checkpoint before training goes on: append the checkpoint's row if a stop came between
+    the checkpoint and its row; refuse rows beyond the checkpoint (they would be measured twice, or lost), unless
+    ``--restart`` replaces them.
+
+    :param args: The parsed command line.
+    :param csv_path: The run's CSV.
+    :param record: The checkpoint's record; None where there is no checkpoint.
+    :return: whether to resume from the checkpoint (False: train from 0).
+    """
+    rows = read_rows(csv_path)[1] if csv_path.exists() else []
+    csv_steps = int(rows[-1]["steps"]) if rows else 0
+    checkpoint_steps = 0 if record is None else record["num_timesteps"]
+    if csv_steps > checkpoint_steps:
+        if not args.restart:
+            where = "no checkpoint" if record is None else f"its checkpoint is at {checkpoint_steps} steps"
+            raise RunConflict(
+                f"{csv_path} has rows up to {csv_steps} steps but {where}: continuing would lose or repeat them. "
+                "Restore the checkpoint, or pass --restart to run again from 0 in place of those rows."
+            )
+        print(f"--restart: replacing the {len(rows)} rows of {csv_path} (up to {csv_steps} steps)")
+        csv_path.unlink()
+        return False
+    if record is not None and csv_steps < checkpoint_steps:
+        append_row(csv_path, record["row"])
+    return record is not None
+
+
 def main() -> None:
     args = parse_args()
     name = run_name(args)
@@ -367,17 +432,18 @@ def main() -> None:
     task_names = [] if args.no_aux else [*ENVS[args.env].tasks, *args.extra_task]
     train_env = make_env(args.env, task_names)
     algo_class = {"sacx": SACX, "sac": SAC, "dqn": DQN}[args.algo]
-    wall_time = 0.0
-    if args.branch_from and not (checkpoint / "model.zip").exists():
-        branch(args, checkpoint, csv_path)
-    if (checkpoint / "model.zip").exists():
-        model = algo_class.load(checkpoint / "model.zip", env=train_env)
-        model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
-        wall_time = float(rows_up_to(csv_path, model.num_timesteps)[-1]["wall_time_s"])
+    record = restore_checkpoint(checkpoint)
+    if args.branch_from and record is None:
+        record = branch(args, checkpoint, csv_path)
+    if record is not None:
+        check_resumable(args, record, checkpoint)
+    if reconcile_csv(args, csv_path, record):
+        model = algo_class.load(checkpoint / MODEL_FILE, env=train_env)
+        model.load_replay_buffer(checkpoint / REPLAY_BUFFER_FILE)
+        wall_time = float(record["row"]["wall_time_s"])
         print(f"resuming {name} seed {args.seed} at {model.num_timesteps} steps")
     else:
-        restart_from_scratch(csv_path)
-        model = build_model(args, train_env)
+        model, wall_time = build_model(args, train_env), 0.0
     # The machine beside its timings: the CPUs of this project's machines differ
     cpu = describe(cpu_capabilities())
     evaluations = 0
@@ -396,10 +462,10 @@ def main() -> None:
             row.update(sacx_diagnostics(model, args))
         row["eval_time_s"] = time.perf_counter() - started
         row["cpu"] = cpu
+        row = rounded(row)
+        # The checkpoint first, with its row: a stop before the CSV has it is mended by reconcile_csv on resuming
+        save_checkpoint(model, checkpoint, {"identity": run_identity(args), "row": row})
         append_row(csv_path, row)
-        checkpoint.mkdir(parents=True, exist_ok=True)
-        model.save(checkpoint / "model.zip")
-        model.save_replay_buffer(checkpoint / "replay_buffer.pkl")
         print(
             f"{name} seed {args.seed} {model.num_timesteps:>7d} steps: success {row['success_rate']:.2f}, "
             f"train {wall_time / 60:.1f} min",
@@ -407,7 +473,7 @@ def main() -> None:
         )
 
 
-def branch(args: argparse.Namespace, checkpoint: Path, csv_path: Path) -> None:
+def branch(args: argparse.Namespace, checkpoint: Path, csv_path: Path) -> dict[str, Any]:
     """
     Make this run a copy of run ``--branch-from`` as it is now (model, replay buffer, CSV rows), with the
     ``--sacx-kwargs`` settings changed: what that run would have done from here with another scheduler, say.
@@ -415,10 +481,14 @@ def branch(args: argparse.Namespace, checkpoint: Path, csv_path: Path) -> None:
     :param args: The parsed command line (``--branch-from``, ``--sacx-kwargs``).
     :param checkpoint: This run's checkpoint folder.
     :param csv_path: This run's CSV.
+    :return: the record of this run's first checkpoint.
     """
     source_checkpoint = args.checkpoint_dir / args.env / args.branch_from / f"seed{args.seed}"
+    if restore_checkpoint(source_checkpoint) is None:
+        raise RunConflict(f"--branch-from {args.branch_from}: no checkpoint in {source_checkpoint}")
     changes = args.sacx_kwargs
-    model = SACX.load(source_checkpoint / "model.zip", device="cpu")
+    model = SACX.load(source_checkpoint / MODEL_FILE, device="cpu")
+    model.load_replay_buffer(source_checkpoint / REPLAY_BUFFER_FILE)
     if "scheduler" in changes:
         model.scheduler_kwargs = changes.get("scheduler_kwargs")
         model.scheduler = make_scheduler(changes["scheduler"], model.n_tasks, args.seed, model.scheduler_kwargs)
@@ -426,43 +496,34 @@ def branch(args: argparse.Namespace, checkpoint: Path, csv_path: Path) -> None:
         # Set on the loaded model, so checked here as SACX's constructor would
         check_number("rewarded_snippet_fraction", changes["rewarded_snippet_fraction"], minimum=0.0, maximum=1.0)
         model.rewarded_snippet_fraction = changes["rewarded_snippet_fraction"]
-    checkpoint.mkdir(parents=True, exist_ok=True)
-    model.save(checkpoint / "model.zip")
-    shutil.copyfile(source_checkpoint / "replay_buffer.pkl", checkpoint / "replay_buffer.pkl")
     _, source_rows = read_rows(args.results_dir / args.env / args.branch_from / f"seed{args.seed}.csv")
-    for row in (row for row in source_rows if int(row["steps"]) <= model.num_timesteps):
-        append_row(csv_path, {**row, "variant": run_name(args)})
+    rows = [{**row, "variant": run_name(args)} for row in source_rows if int(row["steps"]) <= model.num_timesteps]
+    for row in rows[:-1]:
+        append_row(csv_path, row)
+    record = {"identity": run_identity(args), "row": rows[-1]}
+    save_checkpoint(model, checkpoint, record)
     print(f"{run_name(args)} seed {args.seed} branches from {args.branch_from} at {model.num_timesteps} steps")
+    return {**record, "num_timesteps": model.num_timesteps}
 
 
-def restart_from_scratch(csv_path: Path) -> None:
+def checkpoint_steps(checkpoint: Path) -> int:
     """
-    Start the run's CSV afresh: rows without a checkpoint (lost with the machine that trained them) belong to a run
-    that cannot be continued, and a new run from step 0 appended to them would measure every budget twice.
+    The steps of the run's last complete checkpoint, 0 where there is none.
 
-    :param csv_path: The run's CSV.
+    :param checkpoint: The run's checkpoint folder (``<checkpoint-dir>/<env>/<run>/seed<k>``).
     """
-    if not csv_path.exists():
-        return
-    _, rows = read_rows(csv_path)
-    if rows:
-        print(f"no checkpoint for the {len(rows)} rows of {csv_path} (up to {rows[-1]['steps']} steps): restarting from 0")
-    csv_path.unlink()
+    record = checkpoint_record(checkpoint)
+    return 0 if record is None else int(record["num_timesteps"])
 
 
-def rows_up_to(path: Path, steps: int) -> list[dict[str, str]]:
+def rounded(row: dict[str, Any]) -> dict[str, Any]:
     """
-    The CSV's rows up to ``steps`` (the checkpoint's), rewriting the file without any later row: a row is written
-    before its checkpoint, so a run interrupted between the two has a row that its resumption will measure again.
+    The row as the CSV and the checkpoint keep it: NumPy scalars as Python numbers, floats rounded to 4 decimals.
 
-    :param path: The run's CSV.
-    :param steps: The checkpoint's steps.
+    :param row: Column -> value.
     """
-    columns, rows = read_rows(path)
-    kept = [row for row in rows if int(row["steps"]) <= steps]
-    if len(kept) < len(rows):
-        write_rows(path, columns, kept)
-    return kept
+    plain = {key: value.item() if isinstance(value, np.generic) else value for key, value in row.items()}
+    return {key: round(value, 4) if isinstance(value, float) else value for key, value in plain.items()}
 
 
 def append_row(path: Path, row: dict[str, Any]) -> None:
@@ -474,7 +535,7 @@ def append_row(path: Path, row: dict[str, Any]) -> None:
     """
     columns, rows = read_rows(path) if path.exists() else ([], [])
     columns += [key for key in row if key not in columns]
-    rows.append({key: round(value, 4) if isinstance(value, float) else value for key, value in row.items()})
+    rows.append(rounded(row))
     write_rows(path, columns, rows)
 
 

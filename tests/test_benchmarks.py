@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,19 @@ def run_script(name: str, *args: str) -> str:
     return completed.stdout
 
 
+def run_script_expecting_error(name: str, *args: str) -> str:
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *args], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    return completed.stderr
+
+
+def steps_in_csv(path: Path) -> list[int]:
+    with open(path) as file:
+        return [int(row["steps"]) for row in csv.DictReader(file)]
+
+
 def test_learning_benchmark_resumes_and_is_inspectable(tmp_path: Path) -> None:
     common = [
         "--algo", "sacx", "--env", "continuous", "--seed", "3", "--eval-every", "150", "--eval-episodes", "2",
@@ -32,14 +46,13 @@ def test_learning_benchmark_resumes_and_is_inspectable(tmp_path: Path) -> None:
     ]  # fmt: skip
     run_script("sparse_lunar_lander.py", *common, "--steps", "300")
     csv_path = tmp_path / "results" / "continuous" / "sacx" / "seed3.csv"
-    # Rows as an earlier script wrote them (no cpu column), and an interruption between an evaluation's row and its
-    # checkpoint, which leaves a row the checkpoint has not reached
+    # Rows as an earlier script wrote them (no cpu column)
     with open(csv_path) as file:
         written = [{key: value for key, value in row.items() if key != "cpu"} for row in csv.DictReader(file)]
     with open(csv_path, "w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=list(written[0]))
         writer.writeheader()
-        writer.writerows([*written, {**written[-1], "steps": 450, "success_rate": 9.9}])
+        writer.writerows(written)
     resumed = run_script("sparse_lunar_lander.py", *common, "--steps", "450")
     assert "resuming sacx seed 3 at 300 steps" in resumed
 
@@ -143,8 +156,18 @@ def test_learning_benchmark_on_mountain_car(tmp_path: Path) -> None:
         "--env", "mountaincar", "--seed", "2", "--eval-episodes", "2", "--head-episodes", "1",
         "--checkpoint-dir", str(tmp_path / "checkpoints"), "--results-dir", str(tmp_path / "results"),
     ]  # fmt: skip
-    sacx = [*common, "--algo", "sacx", "--variant", "sacx-defaults", "--eval-every", "150"]
-    run_script("sparse_lunar_lander.py", *sacx, "--sacx-kwargs", json.dumps(TINY_SACX), "--steps", "150")
+    sacx = [
+        *common,
+        "--algo",
+        "sacx",
+        "--variant",
+        "sacx-defaults",
+        "--eval-every",
+        "150",
+        "--sacx-kwargs",
+        json.dumps(TINY_SACX),
+    ]
+    run_script("sparse_lunar_lander.py", *sacx, "--steps", "150")
     resumed = run_script("sparse_lunar_lander.py", *sacx, "--steps", "300")
     assert "resuming sacx-defaults seed 2 at 150 steps" in resumed
     with open(tmp_path / "results" / "mountaincar" / "sacx-defaults" / "seed2.csv") as file:
@@ -170,13 +193,15 @@ def test_learning_benchmark_on_mountain_car(tmp_path: Path) -> None:
     assert baseline.use_sde and baseline.gamma == 0.9999 and baseline.gradient_steps == 32
     assert baseline.policy_kwargs["net_arch"] == [64, 64]
 
-    # A checkpoint lost (with the machine that trained it): the run starts again from 0, replacing its rows
-    for saved in (tmp_path / "checkpoints" / "mountaincar" / "sac" / "seed2").iterdir():
-        saved.unlink()
-    restarted = run_script("sparse_lunar_lander.py", *common, "--algo", "sac", "--eval-every", "64", "--steps", "128")
-    assert "no checkpoint for the 1 rows" in restarted and "restarting from 0" in restarted
-    with open(tmp_path / "results" / "mountaincar" / "sac" / "seed2.csv") as file:
-        assert [int(row["steps"]) for row in csv.DictReader(file)] == [64, 128]
+    # A checkpoint lost (with the machine that trained it): the run refuses to replace its rows unless told to
+    shutil.rmtree(tmp_path / "checkpoints" / "mountaincar" / "sac" / "seed2")
+    baseline_again = [*common, "--algo", "sac", "--eval-every", "64", "--steps", "128"]
+    refused = run_script_expecting_error("sparse_lunar_lander.py", *baseline_again)
+    assert "has rows up to 64 steps but no checkpoint" in refused and "--restart" in refused
+    assert steps_in_csv(tmp_path / "results" / "mountaincar" / "sac" / "seed2.csv") == [64]
+    restarted = run_script("sparse_lunar_lander.py", *baseline_again, "--restart")
+    assert "--restart: replacing the 1 rows" in restarted
+    assert steps_in_csv(tmp_path / "results" / "mountaincar" / "sac" / "seed2.csv") == [64, 128]
 
 
 def test_throughput_benchmark_states_the_cpu(tmp_path: Path) -> None:

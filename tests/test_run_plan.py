@@ -89,3 +89,20 @@ def test_a_lane_can_be_limited_to_some_methods(tmp_path: Path, capsys: pytest.Ca
     expected = [planned for planned in run_plan.PLAN if (planned.env, planned.run) == ("continuous", "sacx-main-only")]
     assert len(listed) == len(expected) == 5
     assert all("continuous" in line and "sacx-main-only" in line for line in listed)
+
+
+def test_a_lane_never_starts_a_run_whose_csv_is_beyond_its_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results, checkpoints = tmp_path / "results", tmp_path / "checkpoints"
+    write_steps(results, MOUNTAINCAR_1, [5000, 10_000])  # its checkpoint lost, say with the machine that trained it
+    assert run_plan.rows_beyond_checkpoint(MOUNTAINCAR_1, results, checkpoints)
+    assert run_plan.run_lane([MOUNTAINCAR_1, MOUNTAINCAR_0], results, checkpoints, dry_run=True) == [MOUNTAINCAR_0]
+    assert f"SKIPPED: {MOUNTAINCAR_1}" in capsys.readouterr().out
+    assert "rows beyond its checkpoint" in run_plan.status(MOUNTAINCAR_1, results, checkpoints)
+    assert steps_in(results, MOUNTAINCAR_1) == [5000, 10_000]
+
+
+def steps_in(results: Path, planned: "run_plan.PlannedRun") -> list[int]:
+    with open(planned.csv_path(results)) as file:
+        return [int(row["steps"]) for row in csv.DictReader(file)]
