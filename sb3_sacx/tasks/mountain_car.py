@@ -21,6 +21,23 @@ MAX_SPEED = 0.07
 #: The valley's bottom is near x = -0.5 and the left wall at x = -1.2: ``left`` rises from 0 to 1 between them.
 LEFT_START, LEFT_SPAN = -0.5, 0.7
 
+#: The baseline SACX is measured against here: rl-zoo3's tuned SAC hyperparameters for ``MountainCarContinuous-v0``
+#: (gSDE included), as in ``rl_zoo3/hyperparams/sac.yml`` of rl-zoo3 2.9.2 (DLR-RM/rl-baselines3-zoo), for
+#: ``stable_baselines3.SAC("MlpPolicy", env, **ZOO_SAC_KWARGS)``.
+ZOO_SAC_KWARGS: dict[str, Any] = dict(
+    learning_rate=3e-4,
+    buffer_size=50_000,
+    batch_size=512,
+    ent_coef=0.1,
+    train_freq=32,
+    gradient_steps=32,
+    gamma=0.9999,
+    tau=0.01,
+    learning_starts=0,
+    use_sde=True,
+    policy_kwargs=dict(log_std_init=-3.67, net_arch=[64, 64], use_expln=True),
+)
+
 # Indices into the observation vector
 _POSITION, _VELOCITY = range(2)
 
