@@ -13,6 +13,8 @@ Every number in those tables comes from the CSVs through this script; nothing is
   ablation (the headline's runs), median success at every evaluation both reached (also under the README's table);
 - ``docs/_generated/review.rst``: what the learner review changed: per env and seed, the success of SACX's defaults
   before the review (run ``sacx``) and after it (``sacx-defaults``) at every evaluation both reached;
+- ``docs/_generated/screening.rst``: candidate defaults (the run plan's SACX variants) against SACX's defaults on the
+  cheap envs, with the rule that keeps or drops each before it is run on the continuous lander;
 - ``docs/_generated/summary.rst``: one row per run (every variant and ablation) at the last step all its seeds reached;
 - ``docs/_generated/envs.rst``: per env, the headline runs' median success (min to max over seeds) at every evaluation,
   every run's per-seed curve and the env's plots;
@@ -29,12 +31,14 @@ that a seed still in progress can be committed without cutting its method's row 
 
 import argparse
 import csv
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+from run_plan import METHODS
 from sparse_lunar_lander import ENV_IDS, ENVS
 
 ROOT = Path(__file__).parents[1]
@@ -53,6 +57,8 @@ HEADLINE = (
     ("SB3 SAC", ("sac",)),
     ("SB3 DQN", ("dqn",)),
 )
+# Candidate defaults: the run plan's SACX variants that are not a headline method
+CANDIDATES = tuple(run for run in METHODS if not any(run in candidates for _, candidates in HEADLINE))
 # SPEC section 7: the first evaluation at which the median over seeds reaches this success rate
 TARGET = 0.9
 # SACX's defaults look the same in every plot
@@ -118,6 +124,7 @@ def summarise_run(seeds: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
     return dict(
         steps=int(steps[-1]),
         seeds=len(seeds),
+        landed=landed_seeds(seeds),
         train_hours_to_0_9=hours_to_target(seeds),
         cpu=cpus_of(seeds),
         success_median=float(median[-1]),
@@ -132,6 +139,32 @@ def summarise_run(seeds: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
         curve_min=success.min(axis=0),
         curve_max=success.max(axis=0),
     )
+
+
+def landed_seeds(seeds: dict[int, list[dict[str, Any]]]) -> int:
+    """
+    SPEC section 7's landed seeds: how many of a run's seeds reached :data:`TARGET` at some evaluation.
+
+    :param seeds: a run's rows by seed, as :func:`load_runs` gives them.
+    """
+    return sum(any(row["success_rate"] >= TARGET for row in rows) for rows in seeds.values())
+
+
+def fisher_exact_greater(landed_a: int, seeds_a: int, landed_b: int, seeds_b: int) -> float:
+    """
+    One-sided Fisher's exact test on landed seeds: the probability, were both methods alike, that the first lands on
+    ``landed_a`` seeds or more of its ``seeds_a``, given ``landed_a + landed_b`` landed seeds among all (the upper tail
+    of the hypergeometric distribution). Small: evidence that the first lands more often than the second.
+
+    :param landed_a: the first method's landed seeds.
+    :param seeds_a: its seeds.
+    :param landed_b: the second method's landed seeds.
+    :param seeds_b: its seeds.
+    :return: the p-value, in (0, 1].
+    """
+    landed, seeds = landed_a + landed_b, seeds_a + seeds_b
+    tail = range(landed_a, min(landed, seeds_a) + 1)
+    return sum(math.comb(landed, k) * math.comb(seeds - landed, seeds_a - k) for k in tail) / math.comb(seeds, seeds_a)
 
 
 def hours_to_target(seeds: dict[int, list[dict[str, Any]]]) -> Optional[float]:
@@ -278,7 +311,7 @@ def spread(low: float, high: float) -> str:
     return f"{low:.2f} to {high:.2f}"
 
 
-SUCCESS_HEADER = ("seeds", "steps", "success (median)", "min to max", f"median ≥ {TARGET} first at")
+SUCCESS_HEADER = ("seeds", f"landed (≥ {TARGET})", "steps", "success (median)", "min to max", f"median ≥ {TARGET} first at")
 HEADLINE_HEADER = ("env", "method", "run", *SUCCESS_HEADER)
 
 
@@ -290,6 +323,7 @@ def success_cells(row: dict[str, Any]) -> list[str]:
     """
     return [
         str(row["seeds"]),
+        str(row["landed"]),
         steps_label(row["steps"]),
         f"{row['success_median']:.2f}",
         spread(row["success_min"], row["success_max"]),
@@ -307,6 +341,8 @@ PAYS_HEADER = (
     "best (at)",
     "never worse",
     "better by ≥ 0.3",
+    "landed seeds",
+    "Fisher p: defaults land more / less",
 )
 CLEARLY_BETTER = 0.3
 
@@ -334,6 +370,7 @@ def auxiliaries_pay(runs: Runs, env: str) -> Optional[dict[str, Any]]:
         return None
     difference = curves[0]["curve_median"][with_aux] - curves[1]["curve_median"][without]
     clearly = steps[difference >= CLEARLY_BETTER - 1e-9]
+    landed = (curves[0]["landed"], curves[1]["landed"])
     return dict(
         env=env_name(env),
         runs=(defaults, main_only),
@@ -345,6 +382,9 @@ def auxiliaries_pay(runs: Runs, env: str) -> Optional[dict[str, Any]]:
         best_at=int(steps[difference.argmax()]),
         never_worse=bool((difference >= -1e-9).all()),
         clearly_better_at=int(clearly[0]) if len(clearly) else None,
+        landed=landed,
+        p_defaults_land_more=fisher_exact_greater(landed[0], len(shared), landed[1], len(shared)),
+        p_defaults_land_less=fisher_exact_greater(landed[1], len(shared), landed[0], len(shared)),
     )
 
 
@@ -364,6 +404,8 @@ def pays_cells(row: dict[str, Any], code: str) -> list[str]:
         f"{row['best']:+.2f} ({steps_label(row['best_at'])})",
         "yes" if row["never_worse"] else "no",
         f"yes, from {steps_label(row['clearly_better_at'])}" if row["clearly_better_at"] is not None else "no",
+        f"{row['landed'][0]} / {row['landed'][1]} of {len(row['seeds'])}",
+        f"{row['p_defaults_land_more']:.2f} / {row['p_defaults_land_less']:.2f}",
     ]
 
 
@@ -466,6 +508,98 @@ def review_rows(runs: Runs, env: str) -> list[list[str]]:
         for step in steps
     ]
     return [["steps", *(f"seed {seed}" for seed in curves)], *rows] if rows else []
+
+
+# Candidate defaults are screened on the cheap envs before they are run on the continuous lander: on MountainCar the
+# median over seeds must reach TARGET by this many steps (as SACX's defaults do), on the Discrete lander it must not
+# fall below the defaults' median by more than SCREEN_TOLERANCE at any evaluation both reached
+SCREEN_ENVS = ("mountaincar", "discrete")
+SCREEN_FIRST_AT = {"mountaincar": 15_000}
+SCREEN_TOLERANCE = 0.05
+SCREEN_HEADER = (
+    "run", "seeds", f"landed (≥ {TARGET})", f"median ≥ {TARGET} first at", "median at last", "vs defaults: worst (at)",
+    "Fisher p: defaults land more", "kept",
+)  # fmt: skip
+
+
+def screening_rows(runs: Runs, env: str) -> list[dict[str, Any]]:
+    """
+    Every candidate default (the run plan's SACX variants outside the headline) on a cheap env (:data:`SCREEN_ENVS`)
+    against SACX's defaults, over
+    the finished seeds both have: landed seeds, the median's first evaluation at :data:`TARGET`, its worst difference to
+    the defaults' median, the one-sided Fisher p that the defaults land more often, and whether it is kept
+    (:data:`SCREEN_FIRST_AT`, :data:`SCREEN_TOLERANCE`).
+
+    :param runs: every run's rows, as :func:`load_runs` gives them.
+    :param env: an env's results folder.
+    """
+    defaults = runs.get((env, HEADLINE[0][1][0]))
+    if env not in SCREEN_ENVS or defaults is None:
+        return []
+    defaults = headline_seeds(defaults, env)
+    rows = []
+    for run in CANDIDATES:
+        if (env, run) not in runs:
+            continue
+        seeds = headline_seeds(runs[(env, run)], env)
+        shared = sorted(set(seeds) & set(defaults))
+        if not shared:
+            continue
+        candidate, reference = (summarise_run({seed: of[seed] for seed in shared}) for of in (seeds, defaults))
+        steps, mine, theirs = np.intersect1d(candidate["curve_steps"], reference["curve_steps"], return_indices=True)
+        difference = candidate["curve_median"][mine] - reference["curve_median"][theirs]
+        first_at = candidate["median_first_at_0_9"]
+        kept = bool((difference >= -SCREEN_TOLERANCE - 1e-9).all())
+        if env in SCREEN_FIRST_AT:
+            kept = first_at is not None and first_at <= SCREEN_FIRST_AT[env]
+        rows.append(
+            dict(
+                run=run,
+                seeds=shared,
+                landed=candidate["landed"],
+                first_at=first_at,
+                median=candidate["success_median"],
+                worst=float(difference.min()),
+                worst_at=int(steps[difference.argmin()]),
+                p_defaults_land_more=fisher_exact_greater(reference["landed"], len(shared), candidate["landed"], len(shared)),
+                kept=kept,
+                finished=len(shared) == len(seeds) and candidate["steps"] >= BUDGETS.get(env, 0),
+            )
+        )
+    return rows
+
+
+def screening_rst(runs: Runs) -> str:
+    """
+    Per cheap env, :func:`screening_rows` as a table (``docs/_generated/screening.rst``).
+
+    :param runs: every run's rows, as :func:`load_runs` gives them.
+    """
+    parts = []
+    for env in envs_of(runs):
+        rows = screening_rows(runs, env)
+        if not rows:
+            continue
+        rule = (
+            f"median ≥ {TARGET} by {steps_label(SCREEN_FIRST_AT[env])}"
+            if env in SCREEN_FIRST_AT
+            else f"median never below the defaults' by more than {SCREEN_TOLERANCE}"
+        )
+        cells = [
+            [
+                f"``{row['run']}``",
+                ", ".join(map(str, row["seeds"])),
+                str(row["landed"]),
+                steps_label(row["first_at"]),
+                f"{row['median']:.2f}",
+                f"{row['worst']:+.2f} ({steps_label(row['worst_at'])})",
+                f"{row['p_defaults_land_more']:.2f}",
+                ("yes" if row["kept"] else "no") + ("" if row["finished"] else " (so far)"),
+            ]
+            for row in rows
+        ]
+        parts += [f"``{env_name(env)}`` (kept: {rule}):\n", rst_table(SCREEN_HEADER, cells)]
+    return "\n".join(parts) if parts else "No candidate has been run on the cheap envs yet.\n"
 
 
 def review_rst(runs: Runs) -> str:
@@ -716,6 +850,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     (args.generated_dir / "headline.rst").write_text(headline_rst(runs))
     (args.generated_dir / "pays.rst").write_text(pays_rst(runs))
     (args.generated_dir / "review.rst").write_text(review_rst(runs))
+    (args.generated_dir / "screening.rst").write_text(screening_rst(runs))
     (args.generated_dir / "summary.rst").write_text(summary_rst(rows))
     (args.generated_dir / "envs.rst").write_text(envs_rst(runs, args.results_dir))
     readme_tables = headline_markdown(runs)

@@ -1,6 +1,7 @@
 """benchmarks/plot_results.py on tiny synthetic results: the tables say what the CSVs say."""
 
 import csv
+import itertools
 import sys
 from pathlib import Path
 from typing import Optional
@@ -111,8 +112,8 @@ def test_headline_compares_finished_seeds(monkeypatch: pytest.MonkeyPatch) -> No
 def test_generated_files(generated: Path) -> None:
     readme = (generated / "README.md").read_text()
     assert "old table" not in readme and readme.endswith(f"{plot_results.README_END}\n\nafter\n")
-    assert "| SACX (defaults) | `sacx-defaults` | 3 | 40 | 0.90 | 0.80 to 1.00 | 30 |" in readme
-    assert "| SB3 SAC | `sac` | 2 | 30 | 0.10 | 0.00 to 0.20 | not reached |" in readme
+    assert "| SACX (defaults) | `sacx-defaults` | 3 | 3 | 40 | 0.90 | 0.80 to 1.00 | 30 |" in readme
+    assert "| SB3 SAC | `sac` | 2 | 0 | 30 | 0.10 | 0.00 to 0.20 | not reached |" in readme
 
     headline = (generated / "gen" / "headline.rst").read_text()
     assert headline.startswith(".. list-table::") and headline.count("   * - ") == 1 + 6
@@ -149,7 +150,7 @@ def test_whether_the_auxiliaries_pay(generated: Path) -> None:
         "| `SparseMountainCarContinuous-v0` | `sacx-defaults` vs `sacx-main-only` | 0 | 4 | +0.00 (10) | +0.50 (20) | yes "
         in readme
     )
-    assert "| yes, from 20 |" in readme
+    assert "| yes, from 20 | 1 / 1 of 1 | 1.00 / 1.00 |" in readme
     assert "``sacx`` vs ``sacx-bf16-main-only``" in (generated / "gen" / "pays.rst").read_text()
 
 
@@ -203,3 +204,47 @@ def test_env_table_has_one_row_per_evaluation_label() -> None:
     table = plot_results.env_rst(runs, "mountaincar", plots=[]).split("Success rate of every run")[0]
     assert table.count("   * - 5k\n") == 1 and table.count("   * - 10k\n") == 1
     assert "   * - 10k\n     - **1.00** (1.00 to 1.00)\n     - 0.25 (0.25 to 0.25)\n" in table
+
+
+def naive_fisher_greater(landed_a: int, seeds_a: int, landed_b: int, seeds_b: int) -> float:
+    """Every way to split the pooled seeds into the two methods' counted: the share where the first lands as often or more."""
+    pooled = [1] * (landed_a + landed_b) + [0] * (seeds_a + seeds_b - landed_a - landed_b)
+    splits = list(itertools.combinations(range(len(pooled)), seeds_a))
+    return sum(sum(pooled[i] for i in split) >= landed_a for split in splits) / len(splits)
+
+
+@pytest.mark.parametrize(
+    "counts", [(2, 5, 3, 5), (5, 5, 0, 5), (3, 3, 0, 3), (0, 5, 5, 5), (1, 3, 0, 3), (4, 5, 4, 5), (3, 4, 1, 6)]
+)
+def test_fisher_exact_test_on_landed_seeds(counts: tuple[int, int, int, int]) -> None:
+    assert plot_results.fisher_exact_greater(*counts) == pytest.approx(naive_fisher_greater(*counts), rel=1e-12)
+
+
+def curve(*success: float) -> list[dict[str, float]]:
+    return [dict(steps=5000 * (i + 1), success_rate=value) for i, value in enumerate(success)]
+
+
+def test_screening_keeps_candidates_that_match_the_defaults_on_the_cheap_envs() -> None:
+    early, late, never = curve(0.0, 1.0, 1.0, 1.0), curve(0.0, 0.0, 0.0, 0.95), curve(0.0, 0.0, 0.0, 0.0)
+    runs = {
+        ("mountaincar", "sacx-defaults"): {0: early, 1: early, 2: early},
+        ("mountaincar", "sacx-main-floor-0.5"): {0: early, 1: late, 2: early},  # median 0.9 at 10k
+        ("mountaincar", "sacx-floor-0.5-xi-100"): {0: late, 1: late, 2: never},  # median 0.9 only at 20k
+        ("mountaincar", "sacx-ablation"): {0: never},  # not a candidate of the plan
+        ("discrete", "sacx-defaults"): {0: curve(0.0, 0.5), 1: curve(0.0, 0.5)},
+        ("discrete", "sacx-main-floor-0.5"): {0: curve(0.0, 0.47), 1: curve(0.0, 0.47)},  # within 0.05
+        ("discrete", "sacx-floor-0.5-xi-100"): {0: curve(0.0, 0.3), 1: curve(0.0, 0.5)},  # median 0.4: 0.1 below
+        ("continuous", "sacx-defaults"): {0: early},
+        ("continuous", "sacx-main-floor-0.5"): {0: never},  # not a cheap env: not screened
+    }
+    mountaincar = {row["run"]: row for row in plot_results.screening_rows(runs, "mountaincar")}
+    assert list(mountaincar) == ["sacx-main-floor-0.5", "sacx-floor-0.5-xi-100"]
+    assert mountaincar["sacx-main-floor-0.5"]["first_at"] == 10_000 and mountaincar["sacx-main-floor-0.5"]["kept"]
+    dropped = mountaincar["sacx-floor-0.5-xi-100"]
+    assert dropped["first_at"] == 20_000 and dropped["landed"] == 2 and not dropped["kept"]
+    assert dropped["p_defaults_land_more"] == pytest.approx(naive_fisher_greater(3, 3, 2, 3))
+    discrete = {row["run"]: row for row in plot_results.screening_rows(runs, "discrete")}
+    assert discrete["sacx-main-floor-0.5"]["kept"] and not discrete["sacx-floor-0.5-xi-100"]["kept"]
+    assert discrete["sacx-floor-0.5-xi-100"]["worst"] == pytest.approx(-0.1)
+    assert plot_results.screening_rows(runs, "continuous") == []
+    assert "(kept: median ≥ 0.9 by 15k)" in plot_results.screening_rst(runs)
