@@ -17,27 +17,30 @@ from stable_baselines3.common.vec_env import VecEnv
 EVAL_SEED = 1_000_000
 
 
-def fixed_episodes_env(env_id: str, n_episodes: int) -> VecEnv:
+def fixed_episodes_env(env_id: str, n_episodes: int, first_seed: int = EVAL_SEED) -> VecEnv:
     """
-    One env per evaluation episode, seeded ``EVAL_SEED + i`` at its next reset.
+    One env per evaluation episode, env ``i`` seeded ``first_seed + i`` at its next reset.
 
     :param env_id: a registered gymnasium id.
     :param n_episodes: how many episodes an evaluation runs.
+    :param first_seed: the first episode's seed.
     """
     env = make_vec_env(env_id, n_envs=n_episodes)
-    env.seed(EVAL_SEED)
+    env.seed(first_seed)
     return env
 
 
-def success_rate(model: BaseAlgorithm, env_id: str, n_episodes: int) -> float:
+def success_rate(model: BaseAlgorithm, env_id: str, n_episodes: int, first_seed: int = EVAL_SEED) -> float:
     """
-    The deterministic policy's success rate on the fixed unseen episodes, with SB3's ``evaluate_policy``.
+    The deterministic policy's success rate on fixed unseen episodes, with SB3's ``evaluate_policy``.
 
     :param model: any SB3 model (SACX acts with its main head).
     :param env_id: a registered sparse env (return 1 for a success, else 0).
     :param n_episodes: how many episodes.
+    :param first_seed: the first episode's seed.
     """
-    mean_return, _ = evaluate_policy(model, fixed_episodes_env(env_id, n_episodes), n_eval_episodes=n_episodes, warn=False)
+    env = fixed_episodes_env(env_id, n_episodes, first_seed)
+    mean_return, _ = evaluate_policy(model, env, n_eval_episodes=n_episodes, warn=False)
     return float(mean_return)
 
 

@@ -10,16 +10,18 @@ reach it; SB3's SAC, with rl-zoo3's tuned settings for MountainCar, trained on t
 Every ``--eval-freq`` steps each method's deterministic policy (SACX's main head) is evaluated on the same
 ``--eval-episodes`` episodes that training never sees (as the learning benchmark does), and the success rate is
 printed. The SACX model is saved to ``--save-path`` (written whole, then renamed into place: a stop leaves no half
-file), and both learning curves go to ``--plot``. The last line says when each first reached the flag in >= 0.9 of the
+file), loaded back with ``SACX.load`` and checked with SB3's ``evaluate_policy`` on as many further unseen episodes, and
+both learning curves go to ``--plot``. The last line says when each first reached the flag in >= 0.9 of the
 episodes.
 """
 
 import argparse
+import textwrap
 import time
 from pathlib import Path
 from typing import Optional
 
-from fixed_episodes import FixedEpisodesEvalCallback, fixed_episodes_env
+from fixed_episodes import FixedEpisodesEvalCallback, fixed_episodes_env, success_rate
 from stable_baselines3 import SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
@@ -30,6 +32,8 @@ from sb3_sacx.hardware import cpu_capabilities, describe
 from sb3_sacx.tasks import SPARSE_MOUNTAIN_CAR_ID
 from sb3_sacx.tasks.mountain_car import ZOO_SAC_KWARGS
 
+# Seeds of the episodes on which the saved model is checked: neither training's nor the evaluations'
+FURTHER_SEED = 2_000_000
 # A method solves the task when its policy reaches the flag in this fraction of the evaluation episodes (SPEC section 7)
 SOLVED = 0.9
 
@@ -107,14 +111,14 @@ def plot(curves: list[LearningCurve], path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
     for curve in curves:
         ax.plot([p[0] for p in curve.points], [p[1] for p in curve.points], marker="o", label=curve.name)
     ax.axhline(SOLVED, color="grey", lw=0.8, ls="--")
     ax.set_xlabel("env steps")
     ax.set_ylabel("success rate (deterministic policy)")
     ax.set_ylim(-0.05, 1.05)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=8)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -154,11 +158,16 @@ def main(argv: Optional[list[str]] = None) -> None:
     print(f"CPU: {cpu}")
     sacx = SACX("MlpPolicy", SPARSE_MOUNTAIN_CAR_ID, seed=args.seed)
     curves = [train("SACX", sacx, args)]
-    print(f"SACX model saved to {save_model(sacx, args.save_path).resolve()}")
+    saved = save_model(sacx, args.save_path)
+    # The saved file as a user gets it back, on episodes neither training nor the evaluations above have seen
+    reloaded = success_rate(SACX.load(saved), SPARSE_MOUNTAIN_CAR_ID, args.eval_episodes, first_seed=FURTHER_SEED)
+    print(
+        f"SACX model saved to {saved.resolve()}; loaded again, success {reloaded:.2f} on {args.eval_episodes} further episodes"
+    )
     if not args.no_sac:
         sac = SAC("MlpPolicy", SPARSE_MOUNTAIN_CAR_ID, seed=args.seed, **ZOO_SAC_KWARGS)
         curves.append(train("SB3 SAC (rl-zoo3)", sac, args))
-    plot(curves, args.plot, f"{SPARSE_MOUNTAIN_CAR_ID}, seed {args.seed}\n{cpu}")
+    plot(curves, args.plot, f"{SPARSE_MOUNTAIN_CAR_ID}, seed {args.seed}\n{textwrap.fill(cpu, 100)}")
     print(f"learning curves plotted in {args.plot.resolve()}")
     print("; ".join(summary(curve) for curve in curves))
 

@@ -79,6 +79,7 @@ def test_mountain_car_job_trains_both_methods_saves_sacx_and_plots_both_curves(t
     assert completed.returncode == 0, completed.stderr
     for method in ("SACX", "SB3 SAC (rl-zoo3)"):
         assert f"{method}:    200 steps" in completed.stdout and f"{method}:    400 steps" in completed.stdout
+    assert "loaded again, success" in completed.stdout and "on 2 further episodes" in completed.stdout
     closing = completed.stdout.strip().splitlines()[-1]
     assert closing.startswith("SACX") and "; SB3 SAC (rl-zoo3)" in closing
     assert SACX.load(tmp_path / "sacx_mountain_car.zip").num_timesteps == 400
