@@ -24,6 +24,7 @@ from start to end).
 
 import argparse
 import fcntl
+import json
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -41,6 +42,21 @@ WHOLE_EPISODES = '{"schedule_period": 1000}'
 # The floor with a switch every 100 steps (public SAC-X code: P(main) = 0.5, ~8 switches an episode), so that no
 # one intention flies a whole descent
 MAIN_FLOOR_SHORT_PERIOD = '{"scheduler_kwargs": {"min_main_probability": 0.5}, "schedule_period": 100}'
+# SAC-Q that cannot starve the main head: the floor, a temperature that starts near-uniform for 0/1 main returns and
+# decays over 300 episodes, a constant-step table, a switch every 100 steps (as public SAC-X code runs its SAC-Q)
+ANNEALED_SAC_Q = json.dumps(
+    {
+        "scheduler": "sac-q",
+        "schedule_period": 100,
+        "scheduler_kwargs": {
+            "min_main_probability": 0.5,
+            "initial_temperature": 1.0,
+            "temperature": 0.1,
+            "temperature_decay_episodes": 300,
+            "step_size": 0.1,
+        },
+    }
+)
 # A quarter of each batch's snippets around a stored success: uniform snippets show the main critic each of the few
 # landings the other intentions make about once in 600 gradient steps (256 of 150k transitions per batch)
 REWARDED_SNIPPETS = '{"rewarded_snippet_fraction": 0.25}'
@@ -53,6 +69,7 @@ METHODS = {
     "sacx-rewarded-0.25": ("--algo", "sacx", "--variant", "sacx-rewarded-0.25", "--sacx-kwargs", REWARDED_SNIPPETS),
     "sacx-main-floor-0.5": ("--algo", "sacx", "--variant", "sacx-main-floor-0.5", "--sacx-kwargs", MAIN_FLOOR),
     "sacx-xi-1000": ("--algo", "sacx", "--variant", "sacx-xi-1000", "--sacx-kwargs", WHOLE_EPISODES),
+    "sacx-sac-q-annealed": ("--algo", "sacx", "--variant", "sacx-sac-q-annealed", "--sacx-kwargs", ANNEALED_SAC_Q),
     "sacx-floor-0.5-xi-100": (
         "--algo",
         "sacx",
@@ -123,7 +140,8 @@ PLAN: tuple[PlannedRun, ...] = (
     *stage("continuous", ["sacx-defaults", "sacx-main-only"], range(3, 5)),
     # Issue 35's stage 1: candidate defaults screened on the cheap envs before any spends lander runs
     *stage("mountaincar", ["sacx-floor-0.5-xi-100", "sacx-main-floor-0.5"], range(5)),
-    *stage("discrete", ["sacx-floor-0.5-xi-100", "sacx-main-floor-0.5"], range(3)),
+    *stage("mountaincar", ["sacx-sac-q-annealed"], range(5)),
+    *stage("discrete", ["sacx-floor-0.5-xi-100", "sacx-main-floor-0.5", "sacx-sac-q-annealed"], range(3)),
     *stage("continuous", ["sacx-rewarded-0.25"], range(3)),
     *stage("continuous", ["sacx-main-floor-0.5"], range(3)),
     *stage("continuous", ["sacx-xi-1000"], range(3)),

@@ -28,6 +28,21 @@ def softmax(values: np.ndarray, temperature: float) -> np.ndarray:
     return weights / weights.sum()
 
 
+def annealed_temperature(initial: float, final: float, progress: float) -> float:
+    """
+    A temperature that decays geometrically from ``initial`` to ``final`` as ``progress`` goes from 0 to 1, and stays
+    at ``final`` after: a learned scheduler that starts near-uniform and turns greedy only as its table fills (as public
+    SAC-X code anneals SAC-Q's, from 360 to 0.1).
+
+    :param initial: the temperature at ``progress = 0`` (> 0).
+    :param final: the temperature from ``progress = 1`` on (> 0).
+    :param progress: the fraction of the decay done (clipped to [0, 1]).
+    :return: ``initial ** (1 - p) * final ** p`` with ``p`` the clipped progress.
+    """
+    fraction = min(max(float(progress), 0.0), 1.0)
+    return initial * (final / initial) ** fraction
+
+
 def returns_from_segments(main_rewards: np.ndarray, segment_starts: list[int]) -> np.ndarray:
     """
     Main-task return collected from the start of each segment to the end of the episode.
@@ -141,15 +156,25 @@ class QScheduler(Scheduler):
     ``history_length + 1`` segments (LunarLander's 1000 steps with ``schedule_period=250``) see the whole schedule.
 
     :param n_tasks: number of intentions K.
-    :param temperature: softmax temperature ``eta``; main returns are 0/1 on sparse tasks, so keep it ~0.1.
+    :param temperature: softmax temperature ``eta``; main returns are 0/1 on sparse tasks, so keep it ~0.1. With
+        ``initial_temperature``, the temperature the decay ends at.
     :param epsilon: probability mass spread uniformly, so that every intention keeps acting (0: the paper's
         pure softmax).
     :param step_size: constant step size of the table update; ``None`` uses a running mean.
     :param history_length: how many of the episode's previous tasks a table row is keyed by (>= 0; 0: one row,
         the same choice at every segment).
+    :param initial_temperature: where the temperature starts, decaying geometrically to ``temperature`` over
+        ``temperature_decay_episodes`` finished episodes (:func:`annealed_temperature`); None: ``temperature``
+        throughout. A high start keeps the scheduler near-uniform while its table holds a few lucky returns.
+    :param temperature_decay_episodes: the episodes (of all environments) the decay takes.
     :param seed: seed of the scheduler's random generator.
     :param min_main_probability: a floor on the main intention's share of acting (:class:`Scheduler`).
     """
+
+    #: For a scheduler pickled before the temperature could decay
+    initial_temperature: Optional[float] = None
+    temperature_decay_episodes: int = 0
+    episodes_learned: int = 0
 
     def __init__(
         self,
@@ -160,8 +185,17 @@ class QScheduler(Scheduler):
         history_length: int = 3,
         seed: Optional[int] = None,
         min_main_probability: float = 0.0,
+        initial_temperature: Optional[float] = None,
+        temperature_decay_episodes: int = 0,
     ) -> None:
         super().__init__(n_tasks, seed, min_main_probability)
+        if initial_temperature is not None:
+            check_number("SAC-Q's initial_temperature", initial_temperature, minimum=0.0, minimum_included=False)
+            check_number("SAC-Q's temperature_decay_episodes", temperature_decay_episodes, minimum=1, integer=True)
+        elif temperature_decay_episodes:
+            raise ValueError(
+                f"SAC-Q's temperature_decay_episodes={temperature_decay_episodes} needs an initial_temperature to decay from."
+            )
         check_number("SAC-Q's history_length", history_length, minimum=0, integer=True)
         check_number("SAC-Q's temperature", temperature, minimum=0.0, minimum_included=False)
         check_number("SAC-Q's epsilon", epsilon, minimum=0.0, maximum=1.0)
@@ -173,6 +207,9 @@ class QScheduler(Scheduler):
         self.temperature = temperature
         self.epsilon = epsilon
         self.step_size = step_size
+        self.initial_temperature = initial_temperature
+        self.temperature_decay_episodes = int(temperature_decay_episodes)
+        self.episodes_learned = 0
         self.q_table: dict[tuple[int, ...], np.ndarray] = {}
         self.visit_counts: dict[tuple[int, ...], np.ndarray] = {}
 
@@ -180,11 +217,19 @@ class QScheduler(Scheduler):
         """The table row of a schedule so far: its last ``history_length`` tasks."""
         return tuple(previous_tasks[max(0, len(previous_tasks) - self.history_length) :])
 
+    def current_temperature(self) -> float:
+        """The softmax temperature now: ``temperature``, or on its way there from ``initial_temperature``."""
+        if self.initial_temperature is None:
+            return self.temperature
+        progress = self.episodes_learned / self.temperature_decay_episodes
+        return annealed_temperature(self.initial_temperature, self.temperature, progress)
+
     def _choice_probabilities(self, previous_tasks: tuple[int, ...]) -> np.ndarray:
         values = self.q_table.get(self._row(previous_tasks), np.zeros(self.n_tasks))
-        return (1.0 - self.epsilon) * softmax(values, self.temperature) + self.epsilon / self.n_tasks
+        return (1.0 - self.epsilon) * softmax(values, self.current_temperature()) + self.epsilon / self.n_tasks
 
     def _learn(self, history: list[tuple[int, int]], main_rewards: np.ndarray) -> None:
+        self.episodes_learned += 1
         segment_returns = returns_from_segments(main_rewards, [step for step, _ in history])
         tasks = [task for _, task in history]
         for h, (task, segment_return) in enumerate(zip(tasks, segment_returns)):

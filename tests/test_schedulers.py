@@ -3,7 +3,14 @@ import pickle
 import numpy as np
 import pytest
 
-from sb3_sacx.schedulers import QScheduler, UniformScheduler, make_scheduler, returns_from_segments, softmax
+from sb3_sacx.schedulers import (
+    QScheduler,
+    UniformScheduler,
+    annealed_temperature,
+    make_scheduler,
+    returns_from_segments,
+    softmax,
+)
 
 N_TASKS = 4
 GOOD_TASK = 2
@@ -106,6 +113,9 @@ def test_state_survives_pickling() -> None:
         (dict(step_size=0.0), ValueError),
         (dict(history_length=-1), ValueError),
         (dict(history_length=1.5), TypeError),
+        (dict(initial_temperature=0.0, temperature_decay_episodes=10), ValueError),
+        (dict(temperature_decay_episodes=0, initial_temperature=1.0), ValueError),
+        (dict(temperature_decay_episodes=10), ValueError),
     ],
 )
 def test_bad_sac_q_parameters(kwargs, error) -> None:
@@ -160,3 +170,38 @@ def test_a_scheduler_pickled_before_the_floor_existed_has_none() -> None:
 def test_a_bad_floor_is_refused(value, error) -> None:
     with pytest.raises(error, match="min_main_probability"):
         UniformScheduler(N_TASKS, min_main_probability=value)
+
+
+def test_annealed_temperature_decays_geometrically_then_stays() -> None:
+    naive = [10.0 * (0.1 / 10.0) ** fraction for fraction in (0.0, 0.25, 0.5, 1.0)]
+    assert [annealed_temperature(10.0, 0.1, p) for p in (0.0, 0.25, 0.5, 1.0)] == pytest.approx(naive)
+    assert annealed_temperature(10.0, 0.1, 3.0) == pytest.approx(0.1) and annealed_temperature(10.0, 0.1, -1.0) == 10.0
+    assert annealed_temperature(10.0, 0.1, 0.0) == 10.0
+
+
+def test_sac_q_with_a_decaying_temperature_stays_near_uniform_then_turns_greedy() -> None:
+    """A few lucky returns early do not make it greedy; once the temperature is down, it prefers what pays."""
+    # The synthetic episodes' returns reach 30 (10 steps of reward 1 in each of 3 segments): start well above that
+    annealed = QScheduler(N_TASKS, temperature=0.05, initial_temperature=300.0, temperature_decay_episodes=100, seed=0)
+    fixed = QScheduler(N_TASKS, temperature=0.05, seed=0)
+    for scheduler in (annealed, fixed):
+        for _ in range(5):
+            run_episode(scheduler, 0)
+    assert annealed.current_temperature() == pytest.approx(annealed_temperature(300.0, 0.05, 5 / 100))
+    assert annealed.probabilities().max() < 0.3 < fixed.probabilities().max()
+    for _ in range(200):
+        run_episode(annealed, 0)
+    assert annealed.current_temperature() == pytest.approx(0.05) and annealed.probabilities()[GOOD_TASK] > 0.8
+    # The state of the decay is the scheduler's, pickled with the model
+    restored = pickle.loads(pickle.dumps(annealed))
+    assert restored.episodes_learned == 205 and restored.current_temperature() == pytest.approx(0.05)
+
+
+def test_a_sac_q_pickled_before_the_decay_existed_keeps_its_fixed_temperature() -> None:
+    old = QScheduler(N_TASKS, temperature=0.3, seed=0)
+    for attribute in ("initial_temperature", "temperature_decay_episodes", "episodes_learned"):
+        del old.__dict__[attribute]
+    restored = pickle.loads(pickle.dumps(old))
+    assert restored.current_temperature() == 0.3
+    run_episode(restored, 0)
+    assert restored.episodes_learned == 1
