@@ -33,6 +33,7 @@ from sb3_sacx.checks import (
     refuse_unsupported_options,
 )
 from sb3_sacx.hardware import cpu_capabilities, describe, native_bfloat16, tune_glibc_malloc
+from sb3_sacx.intentions import Intentions
 from sb3_sacx.policies import (
     ActionFamily,
     CnnPolicy,
@@ -290,7 +291,7 @@ class SACX(OffPolicyAlgorithm):
         self.task_names: tuple[str, ...] = ()
         if self.env is not None:
             self.task_names = find_task_names(self.env)
-        self._episode_steps: Optional[np.ndarray] = None
+        self._intentions: Optional[Intentions] = None
         if _init_setup_model:
             self._setup_model()
 
@@ -467,15 +468,6 @@ class SACX(OffPolicyAlgorithm):
         """
         return self.policy.predict(observation, state, episode_start, deterministic, task=self.task_index(task))
 
-    def _start_episodes(self) -> None:
-        """Every environment starts a new episode (the env was just reset)."""
-        self._episode_steps = np.zeros(self.n_envs, dtype=np.int64)
-        self._intentions = np.zeros(self.n_envs, dtype=np.int64)
-        self._episode_main_rewards: list[list[float]] = [[] for _ in range(self.n_envs)]
-        self._episode_task_returns = np.zeros((self.n_envs, self.n_tasks))
-        for env_index in range(self.n_envs):
-            self.scheduler.reset(env_index)
-
     def _setup_learn(
         self,
         total_timesteps: int,
@@ -489,9 +481,11 @@ class SACX(OffPolicyAlgorithm):
         self._check_hyperparameters()
         check_episodic_training(self.train_freq, self.n_envs)
         result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
-        if env_is_reset or self._episode_steps is None or len(self._episode_steps) != self.n_envs:
+        # A model saved before the schedule had its own module has none: it starts its episodes' schedules anew
+        schedule = getattr(self, "_intentions", None)
+        if env_is_reset or not isinstance(schedule, Intentions) or schedule.n_envs != self.n_envs:
             self.replay_buffer.truncate_last_episodes()  # type: ignore[union-attr]
-            self._start_episodes()
+            self._intentions = Intentions(self.task_names, self.schedule_period, self.n_envs).start(self.scheduler)
         return result
 
     def _check_hyperparameters(self) -> None:
@@ -517,32 +511,21 @@ class SACX(OffPolicyAlgorithm):
 
         :return: the action for the env and the action as stored (squashed to [-1, 1] for Box).
         """
-        assert self._episode_steps is not None
-        for env_index in np.flatnonzero(self._episode_steps % self.schedule_period == 0):
-            self._intentions[env_index] = self._scheduled_task(int(env_index), int(self._episode_steps[env_index]))
+        acting = self._intentions.schedule(self.scheduler)
         if self.num_timesteps < learning_starts:
             env_actions = np.array([self.action_space.sample() for _ in range(n_envs)])
             buffer_action = self.action_family.stored_action(self.policy, env_actions)
             self._behaviour_log_probs = np.full(n_envs, self.action_family.uniform_log_density(self.action_space))
         else:
-            buffer_action, self._behaviour_log_probs = self._act(self._last_obs)
+            buffer_action, self._behaviour_log_probs = self._act(self._last_obs, acting)
         return self.action_family.env_action(self.policy, buffer_action), buffer_action
 
-    def _scheduled_task(self, env_index: int, step: int) -> int:
-        """The scheduler's choice for ``env_index`` from ``step``, checked: a scheduler of the user's own may err."""
-        task = self.scheduler.select(env_index, step)
-        if isinstance(task, (bool, np.bool_)) or not isinstance(task, (int, np.integer)) or not 0 <= task < self.n_tasks:
-            raise ValueError(
-                f"{type(self.scheduler).__name__}.select({env_index}, {step}) returned {task!r}: it must return an index "
-                f"into task_names, an int in [0, {self.n_tasks - 1}] for {self.task_names}."
-            )
-        return int(task)
-
-    def _act(self, observation: Union[np.ndarray, dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    def _act(self, observation: Union[np.ndarray, dict[str, np.ndarray]], acting: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each environment's action from its acting intention's head, and its log-probability (``log mu``)."""
         self.policy.set_training_mode(False)
         obs_tensor, _ = self.policy.obs_to_tensor(observation)
         with th.no_grad():
-            tasks = th.as_tensor(self._intentions, device=self.device)
+            tasks = th.as_tensor(acting, device=self.device)
             actions, log_probs = self.actor.act(obs_tensor, tasks)
         return actions.cpu().numpy().reshape((-1, *self.action_space.shape)), log_probs.cpu().numpy()
 
@@ -555,25 +538,11 @@ class SACX(OffPolicyAlgorithm):
         dones: np.ndarray,
         infos: list[dict[str, Any]],
     ) -> None:
-        replay_buffer.stage_behaviour(self._behaviour_log_probs, self._intentions)  # type: ignore[attr-defined]
+        replay_buffer.stage_behaviour(self._behaviour_log_probs, self._intentions.acting)  # type: ignore[attr-defined]
         super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
         main_rewards = self._vec_normalize_env.get_original_reward() if self._vec_normalize_env is not None else reward
-        self._track_episodes(main_rewards, dones, infos)
-
-    def _track_episodes(self, main_rewards: np.ndarray, dones: np.ndarray, infos: list[dict[str, Any]]) -> None:
-        """Per-task returns for the logs, and the scheduler's episode ends."""
-        assert self._episode_steps is not None
-        self._episode_steps += 1
-        for env_index, info in enumerate(infos):
-            self._episode_main_rewards[env_index].append(float(main_rewards[env_index]))
-            self._episode_task_returns[env_index] += [main_rewards[env_index], *info["aux_rewards"]]
-            if dones[env_index]:
-                self._task_returns.append(self._episode_task_returns[env_index].copy())
-                self.scheduler.episode_end(env_index, np.asarray(self._episode_main_rewards[env_index]))
-                self.scheduler.reset(env_index)
-                self._episode_steps[env_index] = 0
-                self._episode_main_rewards[env_index] = []
-                self._episode_task_returns[env_index] = 0.0
+        aux_rewards = [info["aux_rewards"] for info in infos]
+        self._task_returns.extend(self._intentions.record(self.scheduler, main_rewards, aux_rewards, dones))
 
     def dump_logs(self) -> None:
         if len(self._task_returns) > 0:

@@ -41,6 +41,7 @@ PUBLIC_MODULES = (
 # Modules that are not part of the API, and why
 INTERNAL_MODULES = {
     "sb3_sacx.checks": "the argument checks behind SACX's errors, which the docs describe where the arguments are",
+    "sb3_sacx.intentions": "the schedule of each env's running episode behind SACX's acting (see the schedulers page)",
     "sb3_sacx.zoo.__main__": "the `python -m sb3_sacx.zoo` entry point",
 }
 
