@@ -7,9 +7,12 @@ a CPU with AVX512-BF16 or AMX and many times slower on one that emulates bfloat1
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import platform
+import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -129,3 +132,70 @@ def tune_glibc_malloc(environ: Optional[Mapping[str, str]] = None, libc: Optiona
             return False
         libc = ctypes.CDLL(ctypes.util.find_library("c"))
     return all(libc.mallopt(parameter, value) == 1 for parameter, value in MALLOC_SETTINGS.items())
+
+
+# The allocator's settings are the process's: made once, not at every model built or loaded (each call reads the
+# interpreter's binary to find its C library)
+_tune_glibc_malloc_once = functools.cache(tune_glibc_malloc)
+
+#: Devices with a fused Adam kernel (torch >= 2.4).
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainingHardware:
+    """
+    How the gradient steps run on a device, as :func:`training_hardware` decides it.
+
+    :param bfloat16: the network passes under ``torch.autocast`` in bfloat16 (``mixed_precision``).
+    :param fused_adam: Adam's fused implementation (one kernel for all of a network's parameters, ~2.5 ms less per
+        gradient step on a CPU, the same algorithm).
+    """
+
+    bfloat16: bool
+    fused_adam: bool
+
+    def optimizer_kwargs(self, policy_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """
+        ``policy_kwargs`` entries that turn fused Adam on, where the optimiser is Adam or AdamW; ``optimizer_kwargs``
+        given in ``policy_kwargs`` win, ``fused=False`` included.
+
+        :param policy_kwargs: the model's policy keyword arguments.
+        :return: ``{"optimizer_kwargs": ...}``, or nothing to add.
+        """
+        if not self.fused_adam or policy_kwargs.get("optimizer_class", th.optim.Adam) not in (th.optim.Adam, th.optim.AdamW):
+            return {}
+        return {"optimizer_kwargs": {"fused": True, **(policy_kwargs.get("optimizer_kwargs") or {})}}
+
+
+def training_hardware(device: th.device, mixed_precision: Union[bool, str], verbose: int = 0) -> TrainingHardware:
+    """
+    Decide, in one place, what the machine lends the gradient steps: bfloat16 matrix multiplies (``mixed_precision``:
+    ``"auto"`` only where :func:`native_bfloat16`; ``True`` warns where bfloat16 is emulated and is refused on a GPU
+    without it), fused Adam on a CPU or CUDA device, and glibc's allocator kept from unmapping the steps' temporaries
+    (:func:`tune_glibc_malloc`, once per process).
+
+    :param device: the device of the gradient step.
+    :param mixed_precision: SACX's ``mixed_precision``: True, False or ``"auto"``.
+    :param verbose: 1 or more: say what ``"auto"`` chose, and on which CPU.
+    :return: the decision.
+    """
+    _tune_glibc_malloc_once()
+    native = native_bfloat16(device)
+    if mixed_precision == "auto":
+        if verbose >= 1:
+            print(
+                f"mixed_precision='auto': {'bfloat16' if native else 'float32'} matrix multiplies "
+                f"({'native' if native else 'no native'} bfloat16 on {device.type}: {describe(cpu_capabilities())})"
+            )
+        bfloat16 = native
+    else:
+        if mixed_precision and not native:
+            if device.type == "cuda":
+                raise ValueError(f"mixed_precision=True needs bfloat16, which {th.cuda.get_device_name(device)} lacks.")
+            warnings.warn(
+                "mixed_precision=True on a CPU without AVX512-BF16 or AMX: bfloat16 is emulated there, many times slower "
+                "than float32 (18x measured on an AVX2 CPU). mixed_precision='auto' uses it only where it is native."
+            )
+        bfloat16 = bool(mixed_precision)
+    return TrainingHardware(bfloat16=bfloat16, fused_adam=device.type in FUSED_ADAM_DEVICES)

@@ -1,6 +1,5 @@
 """SAC-X: Scheduled Auxiliary Control (Riedmiller et al., 2018, "Learning by Playing")."""
 
-import functools
 import inspect
 import io
 import math
@@ -32,7 +31,7 @@ from sb3_sacx.checks import (
     check_spaces,
     refuse_unsupported_options,
 )
-from sb3_sacx.hardware import cpu_capabilities, describe, native_bfloat16, tune_glibc_malloc
+from sb3_sacx.hardware import training_hardware
 from sb3_sacx.intentions import Intentions
 from sb3_sacx.policies import (
     ActionFamily,
@@ -51,15 +50,10 @@ from sb3_sacx.wrappers import MAIN_TASK_NAME
 
 SelfSACX = TypeVar("SelfSACX", bound="SACX")
 
-# Devices with a fused Adam kernel (torch >= 2.4), for the networks' and the temperatures' optimisers alike
-FUSED_ADAM_DEVICES = ("cpu", "cuda")
 # main_reward_scale="auto" counts a main reward as sparse when it is nonzero on at most this share of the stored steps:
 # a sparse task's first gradient step sees none or a handful (LunarLander's and MountainCar's warm-ups: 0 %), a dense
 # reward most (SB3's identity env under random actions: ~44 %)
 SPARSE_REWARD_FRACTION = 0.1
-# The allocator's settings are the process's: made once, not at every model built or loaded (each call reads the
-# interpreter's binary to find its C library)
-_tune_glibc_malloc_once = functools.cache(tune_glibc_malloc)
 
 
 class AuxTasksNotFoundError(ValueError, TypeError):
@@ -310,9 +304,8 @@ class SACX(OffPolicyAlgorithm):
         self.replay_buffer_kwargs = {**self.replay_buffer_kwargs, "n_aux_tasks": n_tasks - 1}
         if self.policy_kwargs.get("n_tasks", n_tasks) != n_tasks:
             raise ValueError(f"policy_kwargs n_tasks={self.policy_kwargs['n_tasks']} but the environment has {n_tasks} tasks.")
-        self.policy_kwargs = {**self.policy_kwargs, "n_tasks": n_tasks, **self._fused_adam_kwargs()}
-        self._bfloat16 = self._resolve_mixed_precision()
-        _tune_glibc_malloc_once()
+        self._hardware = training_hardware(self.device, self.mixed_precision, self.verbose)
+        self.policy_kwargs = {**self.policy_kwargs, "n_tasks": n_tasks, **self._hardware.optimizer_kwargs(self.policy_kwargs)}
         super()._setup_model()
         self._create_aliases()
         self.batch_norm_stats = get_parameters_by_name(self.critic, ["running_"])
@@ -332,36 +325,6 @@ class SACX(OffPolicyAlgorithm):
                 "another number of tasks?"
             )
         return probabilities
-
-    def _fused_adam_kwargs(self) -> dict[str, Any]:
-        """
-        Adam's fused implementation (one kernel for all of a network's parameters, ~2.5 ms less per gradient step on a
-        CPU, same algorithm) where the optimiser is Adam or AdamW on a CPU or CUDA device; ``optimizer_kwargs`` given
-        in ``policy_kwargs`` win, ``fused=False`` included.
-        """
-        optimizer_class = self.policy_kwargs.get("optimizer_class", th.optim.Adam)
-        if optimizer_class not in (th.optim.Adam, th.optim.AdamW) or self.device.type not in FUSED_ADAM_DEVICES:
-            return {}
-        return {"optimizer_kwargs": {"fused": True, **(self.policy_kwargs.get("optimizer_kwargs") or {})}}
-
-    def _resolve_mixed_precision(self) -> bool:
-        """Whether the gradient steps run their matrix multiplies in bfloat16 on this machine (``mixed_precision``)."""
-        native = native_bfloat16(self.device)
-        if self.mixed_precision == "auto":
-            if self.verbose >= 1:
-                print(
-                    f"mixed_precision='auto': {'bfloat16' if native else 'float32'} matrix multiplies "
-                    f"({'native' if native else 'no native'} bfloat16 on {self.device.type}: {describe(cpu_capabilities())})"
-                )
-            return native
-        if self.mixed_precision and not native:
-            if self.device.type == "cuda":
-                raise ValueError(f"mixed_precision=True needs bfloat16, which {th.cuda.get_device_name(self.device)} lacks.")
-            warnings.warn(
-                "mixed_precision=True on a CPU without AVX512-BF16 or AMX: bfloat16 is emulated there, many times slower "
-                "than float32 (18x measured on an AVX2 CPU). mixed_precision='auto' uses it only where it is native."
-            )
-        return bool(self.mixed_precision)
 
     def set_random_seed(self, seed: Optional[int] = None) -> None:
         """
@@ -385,7 +348,7 @@ class SACX(OffPolicyAlgorithm):
         if isinstance(self.ent_coef, str) and self.ent_coef.startswith("auto"):
             init_value = float(self.ent_coef.split("_")[1]) if "_" in self.ent_coef else 1.0
             self.log_ent_coef = th.full((n_tasks,), math.log(init_value), device=self.device).requires_grad_(True)
-            fused = self.device.type in FUSED_ADAM_DEVICES
+            fused = self._hardware.fused_adam
             self.ent_coef_optimizer = th.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1), fused=fused)
         else:
             self.log_ent_coef = None  # as SB3's SAC: only learned temperatures have one
@@ -629,7 +592,7 @@ class SACX(OffPolicyAlgorithm):
         The network passes and losses under ``mixed_precision``; backward passes and optimiser steps stay outside, as
         PyTorch's AMP guidance says. No weight-cast cache: the critics change in place halfway through a step.
         """
-        return th.autocast(self.device.type, dtype=th.bfloat16, enabled=self._bfloat16, cache_enabled=False)
+        return th.autocast(self.device.type, dtype=th.bfloat16, enabled=self._hardware.bfloat16, cache_enabled=False)
 
     def _gradient_step(self, snippets: SnippetSamples) -> dict[str, th.Tensor]:
         """
@@ -746,7 +709,8 @@ class SACX(OffPolicyAlgorithm):
     # ------------------------------------------------------------------ saving
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "actor", "critic", "critic_target"]
+        # The hardware is decided anew on the machine that loads the model
+        return [*super()._excluded_save_params(), "actor", "critic", "critic_target", "_hardware"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         state_dicts = ["policy", "actor.optimizer", "critic.optimizer"]

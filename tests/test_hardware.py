@@ -5,7 +5,15 @@ import platform
 import pytest
 import torch as th
 
-from sb3_sacx.hardware import cpu_capabilities, describe, native_bfloat16, parse_cpuinfo, tune_glibc_malloc
+from sb3_sacx.hardware import (
+    TrainingHardware,
+    cpu_capabilities,
+    describe,
+    native_bfloat16,
+    parse_cpuinfo,
+    training_hardware,
+    tune_glibc_malloc,
+)
 
 EPYC = """processor\t: 0
 vendor_id\t: AuthenticAMD
@@ -111,3 +119,19 @@ def test_tune_glibc_malloc_sets_the_thresholds_unless_the_user_has_a_say() -> No
 
 def test_tune_glibc_malloc_on_this_machine_applies_or_declines_cleanly() -> None:
     assert isinstance(tune_glibc_malloc(environ={}), bool)
+
+
+@pytest.mark.parametrize(
+    ("mixed_precision", "native", "bfloat16"), [(False, True, False), ("auto", True, True), ("auto", False, False)]
+)
+def test_training_hardware_decides_precision_and_fused_adam(monkeypatch, mixed_precision, native, bfloat16) -> None:
+    monkeypatch.setattr("sb3_sacx.hardware.native_bfloat16", lambda device: native)
+    hardware = training_hardware(th.device("cpu"), mixed_precision)
+    assert hardware == TrainingHardware(bfloat16=bfloat16, fused_adam=True)
+    assert hardware.optimizer_kwargs({}) == {"optimizer_kwargs": {"fused": True}}
+    assert hardware.optimizer_kwargs({"optimizer_kwargs": {"fused": False, "eps": 1e-5}}) == {
+        "optimizer_kwargs": {"fused": False, "eps": 1e-5}
+    }
+    assert hardware.optimizer_kwargs({"optimizer_class": th.optim.SGD}) == {}
+    assert TrainingHardware(bfloat16=False, fused_adam=False).optimizer_kwargs({}) == {}
+    assert training_hardware(th.device("meta"), False).fused_adam is False

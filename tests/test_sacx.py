@@ -642,9 +642,9 @@ def test_mixed_precision_trains_in_bfloat16_and_survives_save_load(tmp_path, dis
 
 @pytest.mark.parametrize("native", [False, True])
 def test_auto_mixed_precision_uses_bfloat16_only_where_it_is_native(monkeypatch, native: bool, capsys) -> None:
-    monkeypatch.setattr("sb3_sacx.sacx.native_bfloat16", lambda device: native)
+    monkeypatch.setattr("sb3_sacx.hardware.native_bfloat16", lambda device: native)
     model = small_sacx(point_reach(), verbose=1, mixed_precision="auto")
-    assert model._bfloat16 is native
+    assert model._hardware.bfloat16 is native
     assert ("bfloat16 matrix multiplies" if native else "float32 matrix multiplies") in capsys.readouterr().out
     dtypes = []
     model.critic.q_net.register_forward_hook(lambda module, inputs, output: dtypes.append(th.get_autocast_dtype("cpu")))
@@ -656,12 +656,12 @@ def test_auto_mixed_precision_uses_bfloat16_only_where_it_is_native(monkeypatch,
 @pytest.mark.parametrize("native", [False, True])
 def test_default_precision_is_float32_on_every_cpu(monkeypatch, native: bool) -> None:
     """The defaults compute the same update everywhere: bfloat16, a speed-up on some CPUs only, is asked for."""
-    monkeypatch.setattr("sb3_sacx.sacx.native_bfloat16", lambda device: native)
-    assert small_sacx(point_reach())._bfloat16 is False
+    monkeypatch.setattr("sb3_sacx.hardware.native_bfloat16", lambda device: native)
+    assert small_sacx(point_reach())._hardware.bfloat16 is False
 
 
 def test_mixed_precision_true_warns_where_bfloat16_is_emulated(monkeypatch) -> None:
-    monkeypatch.setattr("sb3_sacx.sacx.native_bfloat16", lambda device: False)
+    monkeypatch.setattr("sb3_sacx.hardware.native_bfloat16", lambda device: False)
     with pytest.warns(UserWarning, match="emulated"):
         model = small_sacx(point_reach(), mixed_precision=True)
-    assert model._bfloat16 is True  # asked for explicitly: the user gets it
+    assert model._hardware.bfloat16 is True  # asked for explicitly: the user gets it
