@@ -9,26 +9,7 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.preprocessing import is_image_space
 
-
-class UnsupportedSpaceError(TypeError, ValueError):
-    """An observation or action space SACX cannot handle (both a wrong type and a bad value of ``env``)."""
-
-
-class NestedSpaceError(UnsupportedSpaceError, NotImplementedError):
-    """A Dict observation space with a Dict or Tuple inside: also the ``NotImplementedError`` that SB3 raises for it."""
-
-
-class PolicySpaceError(UnsupportedSpaceError, AssertionError):
-    """Observations a policy alias's features extractor cannot read: also the ``AssertionError`` SB3's CNN raises for them."""
-
-
-class EnvCountError(ValueError, AssertionError):
-    """A new env with another number of envs than the model's: also the ``AssertionError`` that SB3's ``set_env`` raises."""
-
-
-class HyperparameterTypeError(TypeError, ValueError):
-    """A hyperparameter of the wrong type: a ``TypeError``, and a ``ValueError`` as SB3 raises for e.g. ``train_freq="4"``."""
-
+from sb3_sacx.errors import HyperparameterTypeError, NestedSpaceError, PolicySpaceError, UnsupportedSpaceError
 
 # Options of SAC's policy that only gSDE reads: without use_sde, SAC ignores them, and so does SACX
 SDE_ONLY_POLICY_KWARGS = ("log_std_init", "use_expln", "clip_mean")

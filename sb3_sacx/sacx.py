@@ -23,7 +23,6 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_sacx.buffers import SnippetSamples, snippet_buffer_class
 from sb3_sacx.checks import (
-    EnvCountError,
     accept_sac_policy_kwargs,
     check_episodic_training,
     check_hyperparameters,
@@ -31,6 +30,7 @@ from sb3_sacx.checks import (
     check_spaces,
     refuse_unsupported_options,
 )
+from sb3_sacx.errors import AuxTasksNotFoundError, EnvCountError, UnknownTaskError
 from sb3_sacx.hardware import training_hardware
 from sb3_sacx.intentions import Intentions
 from sb3_sacx.policies import (
@@ -54,17 +54,6 @@ SelfSACX = TypeVar("SelfSACX", bound="SACX")
 # a sparse task's first gradient step sees none or a handful (LunarLander's and MountainCar's warm-ups: 0 %), a dense
 # reward most (SB3's identity env under random actions: ~44 %)
 SPARSE_REWARD_FRACTION = 0.1
-
-
-class AuxTasksNotFoundError(ValueError, TypeError):
-    """The environment has no ``AuxRewardWrapper``: a bad ``env`` value, of the wrong kind of environment."""
-
-
-class UnknownTaskError(ValueError, KeyError):
-    """A task name that is not among the model's ``task_names``."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 def find_task_names(env: VecEnv) -> tuple[str, ...]:

@@ -33,6 +33,7 @@ PUBLIC_MODULES = (
     "sb3_sacx.policies",
     "sb3_sacx.hardware",
     "sb3_sacx.checkpoints",
+    "sb3_sacx.errors",
     "sb3_sacx.zoo",
     "sb3_sacx.zoo.cli",
     "sb3_sacx.zoo.hyperparams_opt",

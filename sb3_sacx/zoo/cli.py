@@ -19,6 +19,7 @@ from typing import Optional
 import gymnasium as gym
 import yaml
 
+from sb3_sacx.errors import USAGE_EXIT_STATUS, ZooCommandError
 from sb3_sacx.tasks import SPARSE_LUNAR_LANDER_IDS, SPARSE_MOUNTAIN_CAR_ID
 
 #: Algorithm name of SACX in rl-zoo3.
@@ -39,17 +40,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 #: Sub-commands that load or train an agent on an env (``--algo`` and ``--env`` options).
 _AGENT_COMMANDS = ("train", "enjoy", "record_video")
-
-#: Exit status for a bad command line (as argparse's).
-_USAGE_ERROR = 2
-
-
-class ZooCommandError(Exception):
-    """A problem with the command line or the installation, reported as a message without a traceback."""
-
-    def __init__(self, message: str, exit_code: int = _USAGE_ERROR) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def default_conf_file() -> str:
@@ -107,7 +97,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
         print(usage())
-        return 0 if args else _USAGE_ERROR
+        return 0 if args else USAGE_EXIT_STATUS
     command, options = args[0], args[1:]
     try:
         if command not in COMMANDS:
