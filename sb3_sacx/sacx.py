@@ -566,12 +566,13 @@ class SACX(OffPolicyAlgorithm):
     def _record_train_stats(self, stats: list[dict[str, th.Tensor]]) -> None:
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         means = {key: th.stack([step[key] for step in stats]).mean(dim=0).cpu().numpy() for key in stats[0]}
-        self.logger.record("train/actor_loss", float(means["actor_loss"].sum()))
-        self.logger.record("train/critic_loss", float(means["critic_loss"].sum()))
-        self.logger.record("train/ent_coef", float(means["ent_coef"][0]))
+        # SAC's keys keep SAC's meaning, the one task SAC learns: here the main task's; the sums have keys of their own
+        for key in ("actor_loss", "critic_loss", "ent_coef", "ent_coef_loss"):
+            if key in means:  # as SAC: only learned temperatures have a loss
+                self.logger.record(f"train/{key}", float(means[key][0]))
+        self.logger.record("train/total_actor_loss", float(means["actor_loss"].sum()))
+        self.logger.record("train/total_critic_loss", float(means["critic_loss"].sum()))
         self.logger.record("train/main_reward_scale", self._main_reward_scale())
-        if "ent_coef_loss" in means:  # as SAC: only learned temperatures have a loss
-            self.logger.record("train/ent_coef_loss", float(means["ent_coef_loss"].sum()))
         for key in ("critic_loss", "actor_loss", "ent_coef", "q_value", "entropy"):
             for name, value in zip(self.task_names, means[key]):
                 self.logger.record(f"train/{key}_{name}", float(value))

@@ -225,7 +225,15 @@ def test_logs_per_task(tmp_path) -> None:
     model.set_logger(configure(str(tmp_path), ["csv"]))
     model.learn(300, log_interval=1)
     with open(tmp_path / "progress.csv") as file:
-        columns = next(csv.reader(file))
+        rows = list(csv.DictReader(file))
+    columns = list(rows[0])
+    # SAC's keys mean what they mean for SAC, one task's: the main task's here; the sums over tasks are named apart
+    row = next(row for row in rows if row["train/critic_loss"])
+    for key in ("critic_loss", "actor_loss", "ent_coef"):
+        assert float(row[f"train/{key}"]) == pytest.approx(float(row[f"train/{key}_main"]))
+    for key in ("critic_loss", "actor_loss"):
+        total = sum(float(row[f"train/{key}_{task}"]) for task in ("main", "right"))
+        assert float(row[f"train/total_{key}"]) == pytest.approx(total, rel=1e-5)
     for key in (
         "train/critic_loss_main",
         "train/critic_loss_right",
