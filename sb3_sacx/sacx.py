@@ -271,9 +271,7 @@ class SACX(OffPolicyAlgorithm):
         self._auto_main_reward_scale: Optional[float] = None
         self.rewarded_snippet_fraction = rewarded_snippet_fraction
         self.mixed_precision = mixed_precision
-        self.task_names: tuple[str, ...] = ()
-        if self.env is not None:
-            self.task_names = find_task_names(self.env)
+        self.task_names: tuple[str, ...] = ()  # the env's, found by _setup_model
         self._intentions: Optional[Intentions] = None
         if _init_setup_model:
             self._setup_model()
@@ -281,10 +279,7 @@ class SACX(OffPolicyAlgorithm):
     def _setup_model(self) -> None:
         self.task_names = tuple(self.task_names)  # saved models store it as a list
         if self.env is not None:
-            env_tasks = find_task_names(self.env)
-            if self.task_names and env_tasks != self.task_names:
-                raise ValueError(f"The environment's tasks {env_tasks} differ from the model's {self.task_names}.")
-            self.task_names = env_tasks
+            self.task_names = self._env_task_names(self.env)
         n_tasks = len(self.task_names)
         if not isinstance(self.scheduler, str):
             # A scheduler object built for another task count would leave tasks unscheduled or pick ones that do not exist
@@ -303,6 +298,13 @@ class SACX(OffPolicyAlgorithm):
         if isinstance(self.scheduler, str):
             self.scheduler = make_scheduler(self.scheduler, n_tasks, self.seed, self.scheduler_kwargs)
         self._task_returns: deque = deque(maxlen=self._stats_window_size)
+
+    def _env_task_names(self, env: VecEnv) -> tuple[str, ...]:
+        """The tasks of ``env``, which must be the model's own once the model has some (a loaded one, say)."""
+        env_tasks = find_task_names(env)
+        if self.task_names and env_tasks != self.task_names:
+            raise ValueError(f"The environment's tasks {env_tasks} differ from the model's {self.task_names}.")
+        return env_tasks
 
     def _scheduler_probabilities(self) -> np.ndarray:
         """The scheduler's choice probabilities at an episode's start, checked: one per task."""
@@ -507,8 +509,7 @@ class SACX(OffPolicyAlgorithm):
 
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
         env = self._wrap_env(env, self.verbose)
-        if self.task_names and find_task_names(env) != self.task_names:
-            raise ValueError(f"The new environment's tasks {find_task_names(env)} differ from the model's {self.task_names}.")
+        self._env_task_names(env)
         if env.num_envs != self.n_envs:
             raise EnvCountError(
                 f"set_env needs as many envs as the model has ({self.n_envs}), got {env.num_envs}: to continue with a "
