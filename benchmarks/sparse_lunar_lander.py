@@ -248,8 +248,9 @@ def sacx_diagnostics(model: SACX, args: argparse.Namespace) -> dict[str, Any]:
     :param args: The parsed command line (``--env``, ``--head-episodes``).
     """
     row: dict[str, Any] = {}
-    train_returns = np.mean(model._task_returns, axis=0) if len(model._task_returns) else np.full(model.n_tasks, np.nan)
-    ent_coefs = model._ent_coefs().cpu().numpy()
+    returns = model.task_returns
+    train_returns = returns.mean(axis=0) if len(returns) else np.full(model.n_tasks, np.nan)
+    ent_coefs = model.ent_coefs.cpu().numpy()
     for name, train_return, ent_coef, probability in zip(
         model.task_names, train_returns, ent_coefs, model.scheduler.probabilities()
     ):

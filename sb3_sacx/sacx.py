@@ -375,11 +375,20 @@ class SACX(OffPolicyAlgorithm):
                 self._warn_if_main_reward_is_normalised()
         return self._auto_main_reward_scale
 
-    def _ent_coefs(self) -> th.Tensor:
-        """:return: ``[K]`` current temperatures, detached."""
+    @property
+    def ent_coefs(self) -> th.Tensor:
+        """``[K]`` the current temperatures ``alpha_k``, one per task (detached)."""
         if self.ent_coef_optimizer is not None:
             return th.exp(self.log_ent_coef.detach())
         return self.ent_coef_tensor
+
+    @property
+    def task_returns(self) -> np.ndarray:
+        """
+        ``[n_episodes, K]`` the return per task of the recent training episodes (at most ``stats_window_size``), the
+        main return unscaled: what ``rollout/return_<task>`` logs the mean of.
+        """
+        return np.array(self._task_returns).reshape(-1, self.n_tasks)
 
     # ------------------------------------------------------------------ acting
 
@@ -597,7 +606,7 @@ class SACX(OffPolicyAlgorithm):
         with self._mixed_precision():
             heads = self.action_family.heads(self.actor, take_steps(states, 0, n_steps + 1), (n_snippets, n_steps + 1))
         current_heads = terms_at_steps(heads, 0, n_steps)
-        ent_coefs = self._ent_coefs()
+        ent_coefs = self.ent_coefs
         stats: dict[str, th.Tensor] = {}
         if self.ent_coef_optimizer is not None:
             stats["ent_coef_loss"] = self._update_temperatures(current_heads.expected_log_pi, snippets.mask)

@@ -107,7 +107,7 @@ def test_learners_retrace_targets_match_a_step_by_step_reference_from_the_networ
     n_snippets, n_steps, n_tasks = 3, 4, model.n_tasks
     snippets = random_snippets(model, n_snippets, n_steps, th.Generator().manual_seed(0))
     states = snippet_states(snippets.observations, snippets.next_observations)
-    ent_coefs = model._ent_coefs().detach()
+    ent_coefs = model.ent_coefs.detach()
     with th.no_grad():
         heads = model.action_family.heads(model.actor, take_steps(states, 0, n_steps + 1), (n_snippets, n_steps + 1))
         targets = model._retrace_targets(

@@ -216,7 +216,7 @@ def test_fixed_ent_coef_and_custom_scheduler() -> None:
     model = small_sacx(point_reach(), ent_coef=0.05, scheduler=AlwaysAux(2))
     model.learn(150)
     assert model.ent_coef_optimizer is None and model.log_ent_coef is None
-    th.testing.assert_close(model._ent_coefs(), th.full((2,), 0.05))
+    th.testing.assert_close(model.ent_coefs, th.full((2,), 0.05))
     assert (model.replay_buffer.intentions[: model.replay_buffer.n_stored()] == 1).all()
 
 
@@ -451,7 +451,7 @@ def test_replay_buffer_class_of_sacxs_own_kind_is_used() -> None:
 
 def test_fixed_ent_coef_of_zero_as_sac_accepts_it() -> None:
     model = small_sacx(point_reach(), ent_coef=0.0).learn(100)
-    assert model._n_updates > 0 and not model._ent_coefs().any()
+    assert model._n_updates > 0 and not model.ent_coefs.any()
     with pytest.raises(ValueError, match="ent_coef"):
         small_sacx(point_reach(), ent_coef="auto_0")  # a learned temperature starts from log(initial value)
 
@@ -673,3 +673,14 @@ def test_mixed_precision_true_warns_where_bfloat16_is_emulated(monkeypatch) -> N
     with pytest.warns(UserWarning, match="emulated"):
         model = small_sacx(point_reach(), mixed_precision=True)
     assert model._hardware.bfloat16 is True  # asked for explicitly: the user gets it
+
+
+def test_task_returns_and_temperatures_are_read_only_properties() -> None:
+    model = small_sacx(point_reach(), stats_window_size=5).learn(300)
+    returns = model.task_returns
+    # The last five 30-step episodes (or shorter, at the goal), per task: the main return is 0 or 1
+    assert returns.shape == (5, 2) and set(returns[:, 0]) <= {0.0, 1.0} and (returns[:, 1] >= 0).all()
+    assert model.ent_coefs.shape == (2,) and not model.ent_coefs.requires_grad
+    with pytest.raises(AttributeError):
+        model.task_returns = returns
+    assert small_sacx(point_reach()).task_returns.shape == (0, 2)  # before any episode
