@@ -6,8 +6,8 @@ only running the entry point does. It holds what rl-zoo3 config files and Optuna
 such as :func:`~sb3_sacx.zoo.wrappers.pendulum_aux_wrapper` (``env_wrapper: sb3_sacx.zoo.pendulum_aux_wrapper``).
 """
 
-from sb3_sacx.zoo.cli import ALGO_NAME, ZOO_INSTALL_COMMAND, default_conf_file, main, missing_rl_zoo_message
-from sb3_sacx.zoo.hyperparams_opt import NET_ARCH, convert_sacx_params, pinned_keys, sample_sacx_params
+from sb3_sacx.zoo.cli import ZOO_INSTALL_COMMAND, default_conf_file, main, missing_rl_zoo_message
+from sb3_sacx.zoo.hyperparams_opt import ALGO_NAME, NET_ARCH, convert_sacx_params, pinned_keys, sample_sacx_params
 from sb3_sacx.zoo.wrappers import PENDULUM_TASKS, pendulum_aux_wrapper, pendulum_still, pendulum_upright
 
 __all__ = [

@@ -19,8 +19,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_sacx import SACX
-from sb3_sacx.zoo.cli import ALGO_NAME
-from sb3_sacx.zoo.hyperparams_opt import _as_dict, convert_sacx_params, pinned_keys, sample_sacx_params
+from sb3_sacx.zoo.hyperparams_opt import ALGO_NAME, _as_dict, convert_sacx_params, pinned_keys, sample_sacx_params
 
 
 class SACXExperimentManager(ExperimentManager):

@@ -21,9 +21,7 @@ import yaml
 
 from sb3_sacx.errors import USAGE_EXIT_STATUS, ZooCommandError
 from sb3_sacx.tasks import SPARSE_LUNAR_LANDER_IDS, SPARSE_MOUNTAIN_CAR_ID
-
-#: Algorithm name of SACX in rl-zoo3.
-ALGO_NAME = "sacx"
+from sb3_sacx.zoo.hyperparams_opt import ALGO_NAME
 
 #: How to install what the entry point needs.
 ZOO_INSTALL_COMMAND = 'pip install "sb3-sacx[zoo]"'

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from sb3_sacx.schedulers import QScheduler, Scheduler
 
+#: Algorithm name of SACX in rl-zoo3: its sampler and converter are registered under it, and ``--algo`` takes it.
+ALGO_NAME = "sacx"
+
 if TYPE_CHECKING:
     import optuna
 
