@@ -4,6 +4,7 @@ Pure tensor functions, batch-major: ``B`` snippets of ``T`` steps for ``K`` task
 """
 
 import torch as th
+from stable_baselines3.common.type_aliases import PyTorchObs
 
 
 def retrace_targets(
@@ -45,3 +46,63 @@ def retrace_targets(
             bootstrap = v_next[:, t] + th.where(valid[:, t + 1, None], correction, th.zeros_like(correction))
         targets[:, t] = rewards[:, t] + discounts[:, t, None] * bootstrap
     return targets
+
+
+def next_in_snippet(values: th.Tensor) -> th.Tensor:
+    """
+    ``[B, T, ...] -> [B, T, ...]``: at step t, the value of step t + 1 (e.g. the action ``a_{t+1}`` taken at
+    ``s_{t+1}``); zeros at ``t = T - 1``, where the snippet has no next step.
+
+    :param values: ``[B, T, ...]`` one value per snippet step.
+    """
+    return th.cat([values[:, 1:], th.zeros_like(values[:, :1])], dim=1)
+
+
+def previous_in_snippet(values: th.Tensor) -> th.Tensor:
+    """
+    ``[B, T, ...] -> [B, T, ...]``: at step t, the value of step t - 1 (e.g. ``Q(s_t, a_t)`` computed at the
+    next states ``s_{t'+1}`` of step ``t' = t - 1``); zeros at ``t = 0``.
+
+    :param values: ``[B, T, ...]`` one value per snippet step.
+    """
+    return th.cat([th.zeros_like(values[:, :1]), values[:, :-1]], dim=1)
+
+
+def masked_mean(values: th.Tensor, mask: th.Tensor) -> th.Tensor:
+    """
+    Mean over the snippets' real steps.
+
+    :param values: ``[..., B, T, K]``
+    :param mask: ``[B, T]``
+    :return: ``[..., K]``
+    """
+    valid = mask[..., None].bool()
+    # `where`, not a product: values at masked steps may be non-finite, and nan * 0 is nan
+    total = th.where(valid, values, th.zeros_like(values)).sum(dim=(-3, -2))
+    return total / mask.sum().clamp(min=1.0)
+
+
+def snippet_states(observations: PyTorchObs, next_observations: PyTorchObs) -> PyTorchObs:
+    """
+    ``[B, T, ...]`` twice -> ``[B, T + 1, ...]``: the states ``s_0..s_T`` of each snippet.
+    Within a snippet ``s_{t+1}`` is ``next_observations[t]``; only ``s_0`` comes from ``observations``.
+
+    :param observations: ``[B, T, ...]`` observations ``s_t`` of the snippets (a dict of them for Dict observations).
+    :param next_observations: ``[B, T, ...]`` observations ``s_{t+1}``.
+    """
+    if isinstance(observations, dict):
+        return {key: snippet_states(observations[key], next_observations[key]) for key in observations}
+    return th.cat([observations[:, :1], next_observations], dim=1)
+
+
+def take_steps(states: PyTorchObs, start: int, stop: int) -> PyTorchObs:
+    """
+    ``[B, T + 1, ...] -> [B * (stop - start), ...]``: steps ``start..stop-1`` of every snippet, flattened.
+
+    :param states: ``[B, T + 1, ...]`` snippet states (a dict of them for Dict observations).
+    :param start: first step taken.
+    :param stop: step after the last one taken.
+    """
+    if isinstance(states, dict):
+        return {key: take_steps(value, start, stop) for key, value in states.items()}
+    return states[:, start:stop].flatten(0, 1)

@@ -32,19 +32,10 @@ from sb3_sacx.checks import (
 )
 from sb3_sacx.errors import AuxTasksNotFoundError, EnvCountError, UnknownTaskError
 from sb3_sacx.hardware import training_hardware
+from sb3_sacx.heads import ActionFamily, HeadTerms, terms_at_steps
 from sb3_sacx.intentions import Intentions
-from sb3_sacx.policies import (
-    ActionFamily,
-    CnnPolicy,
-    HeadTerms,
-    MlpPolicy,
-    MultiInputPolicy,
-    SACXPolicy,
-    next_in_snippet,
-    previous_in_snippet,
-    terms_at_steps,
-)
-from sb3_sacx.retrace import retrace_targets
+from sb3_sacx.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, SACXPolicy
+from sb3_sacx.retrace import masked_mean, next_in_snippet, previous_in_snippet, retrace_targets, snippet_states, take_steps
 from sb3_sacx.schedulers import check_scheduler, make_scheduler
 from sb3_sacx.wrappers import MAIN_TASK_NAME
 
@@ -735,43 +726,3 @@ class SACX(OffPolicyAlgorithm):
             reset_num_timesteps=reset_num_timesteps,
             progress_bar=progress_bar,
         )
-
-
-def masked_mean(values: th.Tensor, mask: th.Tensor) -> th.Tensor:
-    """
-    Mean over the snippets' real steps.
-
-    :param values: ``[..., B, T, K]``
-    :param mask: ``[B, T]``
-    :return: ``[..., K]``
-    """
-    valid = mask[..., None].bool()
-    # `where`, not a product: values at masked steps may be non-finite, and nan * 0 is nan
-    total = th.where(valid, values, th.zeros_like(values)).sum(dim=(-3, -2))
-    return total / mask.sum().clamp(min=1.0)
-
-
-def snippet_states(observations: PyTorchObs, next_observations: PyTorchObs) -> PyTorchObs:
-    """
-    ``[B, T, ...]`` twice -> ``[B, T + 1, ...]``: the states ``s_0..s_T`` of each snippet.
-    Within a snippet ``s_{t+1}`` is ``next_observations[t]``; only ``s_0`` comes from ``observations``.
-
-    :param observations: ``[B, T, ...]`` observations ``s_t`` of the snippets (a dict of them for Dict observations).
-    :param next_observations: ``[B, T, ...]`` observations ``s_{t+1}``.
-    """
-    if isinstance(observations, dict):
-        return {key: snippet_states(observations[key], next_observations[key]) for key in observations}
-    return th.cat([observations[:, :1], next_observations], dim=1)
-
-
-def take_steps(states: PyTorchObs, start: int, stop: int) -> PyTorchObs:
-    """
-    ``[B, T + 1, ...] -> [B * (stop - start), ...]``: steps ``start..stop-1`` of every snippet, flattened.
-
-    :param states: ``[B, T + 1, ...]`` snippet states (a dict of them for Dict observations).
-    :param start: first step taken.
-    :param stop: step after the last one taken.
-    """
-    if isinstance(states, dict):
-        return {key: take_steps(value, start, stop) for key, value in states.items()}
-    return states[:, start:stop].flatten(0, 1)

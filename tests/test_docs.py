@@ -31,6 +31,7 @@ PUBLIC_MODULES = (
     "sb3_sacx.tasks.mountain_car",
     "sb3_sacx.buffers",
     "sb3_sacx.policies",
+    "sb3_sacx.heads",
     "sb3_sacx.hardware",
     "sb3_sacx.checkpoints",
     "sb3_sacx.errors",

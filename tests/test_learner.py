@@ -11,8 +11,8 @@ from toy_envs import PointReach, go_right, point_reach
 
 from sb3_sacx import SACX, AuxRewardWrapper
 from sb3_sacx.buffers import SnippetSamples
-from sb3_sacx.policies import squashed_action_log_prob, terms_at_steps
-from sb3_sacx.sacx import masked_mean, snippet_states, take_steps
+from sb3_sacx.heads import squashed_action_log_prob, terms_at_steps
+from sb3_sacx.retrace import masked_mean, snippet_states, take_steps
 
 
 def saturating_actor(model: SACX, pre_squash_mean: float) -> None:

@@ -4,15 +4,9 @@ from torch import nn
 from torch.distributions import Normal, TransformedDistribution
 from torch.distributions.transforms import TanhTransform
 
-from sb3_sacx.policies import (
-    CriticEnsemble,
-    next_in_snippet,
-    previous_in_snippet,
-    squashed_action_log_prob,
-    squashed_gaussian_log_prob,
-    squashed_gaussian_sample,
-    task_diagonal,
-)
+from sb3_sacx.heads import squashed_action_log_prob, squashed_gaussian_log_prob, squashed_gaussian_sample, task_diagonal
+from sb3_sacx.policies import CriticEnsemble
+from sb3_sacx.retrace import next_in_snippet, previous_in_snippet
 
 
 def test_squashed_gaussian_log_prob_matches_torch() -> None:
