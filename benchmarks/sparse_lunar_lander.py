@@ -384,10 +384,9 @@ def check_resumable(args: argparse.Namespace, record: dict[str, Any], checkpoint
     :param checkpoint: Its directory, for the message.
     """
     identity = json.loads(json.dumps(run_identity(args)))  # as JSON keeps it (lists, not tuples)
+    stored = record.get("identity", {})
     differences = [
-        f"{key} {record.get('identity', {}).get(key)!r} there, {value!r} here"
-        for key, value in identity.items()
-        if record.get("identity", {}).get(key) != value
+        f"{key} {stored.get(key)!r} there, {value!r} here" for key, value in identity.items() if stored.get(key) != value
     ]
     if differences:
         raise RunConflict(
@@ -501,10 +500,9 @@ def branch(args: argparse.Namespace, checkpoint: Path, csv_path: Path) -> dict[s
     rows = [{**row, "variant": run_name(args)} for row in source_rows if int(row["steps"]) <= model.num_timesteps]
     for row in rows[:-1]:
         append_row(csv_path, row)
-    record = {"identity": run_identity(args), "row": rows[-1]}
-    save_checkpoint(model, checkpoint, record)
+    save_checkpoint(model, checkpoint, {"identity": run_identity(args), "row": rows[-1]})
     print(f"{run_name(args)} seed {args.seed} branches from {args.branch_from} at {model.num_timesteps} steps")
-    return {**record, "num_timesteps": model.num_timesteps}
+    return checkpoint_record(checkpoint)
 
 
 def checkpoint_steps(checkpoint: Path) -> int:
