@@ -94,7 +94,7 @@ def main() -> None:
     rows = []
     for checkpoint in args.checkpoints:
         trained = SACX.load(checkpoint / "model.zip", device="cpu")
-        if trained.discrete:
+        if isinstance(trained.action_space, gym.spaces.Discrete):
             raise ValueError(f"{checkpoint} holds a Discrete-action model; its critic does not take the action as input.")
         states = visited_states(trained, args.episodes)
         fresh = SACX("MlpPolicy", ENV_IDS["continuous"], policy_kwargs=trained.policy_kwargs, buffer_size=1_000, seed=0)

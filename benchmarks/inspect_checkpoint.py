@@ -165,7 +165,7 @@ def first_state_values(model: SACX, obs: np.ndarray, action: np.ndarray) -> np.n
     """
     obs_tensor, _ = model.policy.obs_to_tensor(obs)
     with th.no_grad():
-        if model.discrete:
+        if isinstance(model.action_space, spaces.Discrete):
             values = model.critic(obs_tensor).min(dim=0).values[0, :, int(action)]
         else:
             scaled = th.as_tensor(model.policy.scale_action(action), dtype=th.float32).view(1, 1, -1)
@@ -182,7 +182,7 @@ def discounted_return(rewards: np.ndarray, model: SACX, at_rest: bool) -> np.nda
     :param at_rest: whether the episode ended at rest: the last auxiliary rewards then count at every later step.
     """
     scaled = rewards.copy()
-    scaled[:, 0] *= model._main_reward_scale()
+    scaled[:, 0] *= model.effective_main_reward_scale
     if at_rest:
         scaled[-1, 1:] /= 1.0 - model.gamma
     return (scaled * model.gamma ** np.arange(len(rewards))[:, None]).sum(axis=0)

@@ -169,7 +169,7 @@ class SnippetStorageMixin:
         return len(self.rewarded_transitions()[0]) / n_transitions if n_transitions else 0.0
 
     def snippet_indices(
-        self, n_snippets: int, length: int, rewarded_fraction: float = 0.0
+        self, n_snippets: int, retrace_steps: int, rewarded_fraction: float = 0.0
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """
         Draw snippet start points uniformly over the stored steps, except for a ``rewarded_fraction`` of the
@@ -177,7 +177,7 @@ class SnippetStorageMixin:
         at a uniformly drawn place in the snippet (as far as its episode's start allows).
 
         :param n_snippets: ``B``.
-        :param length: ``T``.
+        :param retrace_steps: ``T``.
         :param rewarded_fraction: fraction of the snippets drawn around rewarded transitions (if any are stored).
         :return: buffer positions ``[B, T]``, environment indices ``[B, 1]`` and the mask ``[B, T]``:
             a snippet stops at the first step that ended its episode (that step included) and never
@@ -194,9 +194,9 @@ class SnippetStorageMixin:
                 n_rewarded = round(rewarded_fraction * n_snippets)
                 events = np.random.randint(0, len(event_positions), size=n_rewarded)
                 event_offsets = (event_positions[events] - oldest) % self.buffer_size
-                starts[:n_rewarded] = self._starts_leading_to(event_offsets, event_envs[events], length, oldest)
+                starts[:n_rewarded] = self._starts_leading_to(event_offsets, event_envs[events], retrace_steps, oldest)
                 env_indices[:n_rewarded] = event_envs[events]
-        offsets = starts[:, None] + np.arange(length)
+        offsets = starts[:, None] + np.arange(retrace_steps)
         positions = (oldest + offsets) % self.buffer_size
         env_indices = env_indices[:, None]
         ended = self.dones[positions, env_indices] > 0
@@ -205,30 +205,34 @@ class SnippetStorageMixin:
         mask = (offsets < n_stored) & (ended_before == 0)
         return positions, env_indices, mask
 
-    def _starts_leading_to(self, event_offsets: np.ndarray, env_indices: np.ndarray, length: int, oldest: int) -> np.ndarray:
+    def _starts_leading_to(
+        self, event_offsets: np.ndarray, env_indices: np.ndarray, retrace_steps: int, oldest: int
+    ) -> np.ndarray:
         """
         Start offsets (from the oldest stored step) of snippets that contain the given steps: ``lead`` steps before
         each, ``lead`` uniform in ``[0, T - 1]``, cut to start after the previous episode's end and at a stored step.
         """
-        lead = np.random.randint(0, length, size=len(event_offsets))
-        window = (event_offsets - lead)[:, None] + np.arange(length)
+        lead = np.random.randint(0, retrace_steps, size=len(event_offsets))
+        window = (event_offsets - lead)[:, None] + np.arange(retrace_steps)
         ended = self.dones[(oldest + window) % self.buffer_size, env_indices[:, None]] > 0
-        ended_before_event = ended & (window >= 0) & (np.arange(length) < lead[:, None])
-        last_end = np.where(ended_before_event.any(axis=1), length - 1 - np.argmax(ended_before_event[:, ::-1], axis=1), -1)
+        ended_before_event = ended & (window >= 0) & (np.arange(retrace_steps) < lead[:, None])
+        last_end = np.where(
+            ended_before_event.any(axis=1), retrace_steps - 1 - np.argmax(ended_before_event[:, ::-1], axis=1), -1
+        )
         return np.maximum(event_offsets - lead + last_end + 1, 0)
 
     def sample_snippets(
-        self, n_snippets: int, length: int, env: Optional[VecNormalize] = None, rewarded_fraction: float = 0.0
+        self, n_snippets: int, retrace_steps: int, env: Optional[VecNormalize] = None, rewarded_fraction: float = 0.0
     ) -> SnippetSamples:
         """
         :param n_snippets: number of snippets ``B``.
-        :param length: steps per snippet ``T``.
+        :param retrace_steps: steps per snippet ``T``.
         :param env: VecNormalize wrapper whose statistics normalise observations and the main reward.
         :param rewarded_fraction: fraction of the snippets drawn around transitions with a nonzero main reward
             (see :meth:`snippet_indices`).
         :return: the snippets, as tensors on the buffer's device.
         """
-        positions, env_indices, mask = self.snippet_indices(n_snippets, length, rewarded_fraction)
+        positions, env_indices, mask = self.snippet_indices(n_snippets, retrace_steps, rewarded_fraction)
         terminations = self.dones[positions, env_indices] * (1.0 - self.timeouts[positions, env_indices])
         return SnippetSamples(
             observations=self._gather_observations(self.observations, positions, env_indices, env),

@@ -155,6 +155,17 @@ class TrainingHardware:
     bfloat16: bool
     fused_adam: bool
 
+    def autocast(self, device: th.device) -> th.autocast:
+        """
+        The context of the gradient step's network passes and losses: bfloat16 under ``mixed_precision``. Backward
+        passes and optimiser steps stay outside it, as PyTorch's AMP guidance says. No weight-cast cache: the critics
+        change in place halfway through a step.
+
+        :param device: the device of the gradient step.
+        :return: the context manager.
+        """
+        return th.autocast(device.type, dtype=th.bfloat16, enabled=self.bfloat16, cache_enabled=False)
+
     def optimizer_kwargs(self, policy_kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """
         ``policy_kwargs`` entries that turn fused Adam on, where the optimiser is Adam or AdamW; ``optimizer_kwargs``

@@ -5,8 +5,16 @@ ends the scheduler hears its main rewards (SAC-Q learns from them) and the episo
 """
 
 from collections.abc import Sequence
+from typing import Any, Optional, Union
 
 import numpy as np
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.type_aliases import MaybeCallback
+
+from sb3_sacx.logs import record_rollout
+from sb3_sacx.validation import scheduler_probabilities, task_index
 
 
 class Intentions:
@@ -90,3 +98,111 @@ class Intentions:
                 self._main_rewards[env_index] = []
                 self._task_returns[env_index] = 0.0
         return ended
+
+
+class ScheduledActing:
+    """
+    SAC-X's acting, as hooks of SB3's ``OffPolicyAlgorithm`` (the class it is mixed into before it): each environment
+    acts with the intention its schedule chose (section 4.2), the behaviour log-probabilities go to the replay buffer
+    for Retrace, the episodes' returns per task to the logs and their main rewards to the scheduler; ``predict`` acts
+    with the intention named. The algorithm provides ``task_names``, ``scheduler``, ``schedule_period`` and the
+    policy's ``act``.
+    """
+
+    def set_random_seed(self, seed: Optional[int] = None) -> None:
+        """
+        SB3's seeding (Python, NumPy, PyTorch, action space, env), and the scheduler's: one seed, one schedule.
+        A scheduler object of your own is reseeded if it has a ``seed(seed)`` method.
+
+        :param seed: the seed.
+        """
+        super().set_random_seed(seed)  # type: ignore[misc]
+        # Called by SB3's _setup_model before the scheduler exists (it is then built from self.seed)
+        seed_scheduler = getattr(getattr(self, "scheduler", None), "seed", None)
+        if seed is not None and callable(seed_scheduler):
+            seed_scheduler(seed)
+
+    @property
+    def task_returns(self) -> np.ndarray:
+        """
+        ``[n_episodes, K]`` the return per task of the recent training episodes (at most ``stats_window_size``), the
+        main return unscaled: what ``rollout/return_<task>`` logs the mean of.
+        """
+        return np.array(self._task_returns).reshape(-1, len(self.task_names))
+
+    def predict(
+        self,
+        observation: Union[np.ndarray, dict[str, np.ndarray]],
+        state: Optional[tuple[np.ndarray, ...]] = None,
+        episode_start: Optional[np.ndarray] = None,
+        deterministic: bool = False,
+        task: Union[str, int, None] = None,
+    ) -> tuple[np.ndarray, Optional[tuple[np.ndarray, ...]]]:
+        """
+        Get the action of one intention (the main task's by default) for an observation.
+
+        :param observation: the input observation.
+        :param state: unused (no recurrent policies).
+        :param episode_start: unused.
+        :param deterministic: return deterministic actions.
+        :param task: name (or index) of the intention that acts; None for the main task.
+        :return: the action and the (unused) state.
+        """
+        index = task_index(self.task_names, task)
+        return self.policy.predict(observation, state, episode_start, deterministic, task=index)
+
+    def _setup_learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        reset_num_timesteps: bool = True,
+        tb_log_name: str = "run",
+        progress_bar: bool = False,
+    ) -> tuple[int, BaseCallback]:
+        env_is_reset = reset_num_timesteps or self._last_obs is None
+        result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)  # type: ignore[misc]
+        # A model saved before the schedule had its own module has none: it starts its episodes' schedules anew
+        schedule = getattr(self, "_intentions", None)
+        if env_is_reset or not isinstance(schedule, Intentions) or schedule.n_envs != self.n_envs:
+            self.replay_buffer.truncate_last_episodes()
+            self._intentions = Intentions(self.task_names, self.schedule_period, self.n_envs).start(self.scheduler)
+        return result
+
+    def _sample_action(
+        self, learning_starts: int, action_noise: Optional[ActionNoise] = None, n_envs: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """
+        Act with each environment's scheduled intention, and remember ``log mu(a|s)`` for Retrace.
+
+        :return: the action for the env and the action as stored (squashed to [-1, 1] for Box).
+        """
+        acting = self._intentions.schedule(self.scheduler)
+        family = self.policy.action_family
+        if self.num_timesteps < learning_starts:
+            env_actions = np.array([self.action_space.sample() for _ in range(n_envs)])
+            buffer_action = family.stored_action(self.policy, env_actions)
+            self._behaviour_log_probs = np.full(n_envs, family.uniform_log_density(self.action_space))
+        else:
+            buffer_action, self._behaviour_log_probs = self.policy.act(self._last_obs, acting)
+        return family.env_action(self.policy, buffer_action), buffer_action
+
+    def _store_transition(
+        self,
+        replay_buffer: ReplayBuffer,
+        buffer_action: np.ndarray,
+        new_obs: Union[np.ndarray, dict[str, np.ndarray]],
+        reward: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        replay_buffer.stage_behaviour(self._behaviour_log_probs, self._intentions.acting)  # type: ignore[attr-defined]
+        super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)  # type: ignore[misc]
+        main_rewards = self._vec_normalize_env.get_original_reward() if self._vec_normalize_env is not None else reward
+        aux_rewards = [info["aux_rewards"] for info in infos]
+        self._task_returns.extend(self._intentions.record(self.scheduler, main_rewards, aux_rewards, dones))
+
+    def dump_logs(self) -> None:
+        """SB3's logs, with the recent episodes' mean return per task and the scheduler's choice probabilities."""
+        probabilities = scheduler_probabilities(self.scheduler, self.task_names)
+        record_rollout(self.logger, self.task_names, self.task_returns, probabilities)
+        super().dump_logs()  # type: ignore[misc]

@@ -500,6 +500,22 @@ class SACXPolicy(BasePolicy):
             actions = actions.squeeze(axis=0)
         return actions, state
 
+    def act(self, observation: Union[np.ndarray, dict[str, np.ndarray]], tasks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """
+        Act in every environment with its intention's head, as SACX collects: a sample, and its log-probability
+        ``log mu(a|s)``, which Retrace needs.
+
+        :param observation: one observation per environment.
+        :param tasks: ``[n_envs]`` index of each environment's acting head.
+        :return: the actions as the replay buffer stores them (Box: squashed to [-1, 1]) and ``[n_envs]``
+            log-probabilities.
+        """
+        self.set_training_mode(False)
+        obs_tensor, _ = self.obs_to_tensor(observation)
+        with th.no_grad():
+            actions, log_probs = self.actor.act(obs_tensor, th.as_tensor(tasks, device=self.device))
+        return actions.cpu().numpy().reshape((-1, *self.action_space.shape)), log_probs.cpu().numpy()
+
     def set_training_mode(self, mode: bool) -> None:
         self.actor.set_training_mode(mode)
         self.critic.set_training_mode(mode)

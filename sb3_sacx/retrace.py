@@ -33,13 +33,13 @@ def retrace_targets(
     :param lambda_: trace decay ``lambda`` in [0, 1]; 0 gives one-step TD targets.
     :return: ``[B, T, K]`` targets; entries at masked steps are meaningless and must not be used.
     """
-    n_steps = rewards.shape[1]
+    retrace_steps = rewards.shape[1]
     valid = mask.bool()
     traces = lambda_ * th.exp(th.clamp(log_rhos, max=0.0))
     targets = th.empty_like(rewards)
     bootstrap = v_next[:, -1]
-    for t in reversed(range(n_steps)):
-        if t < n_steps - 1:
+    for t in reversed(range(retrace_steps)):
+        if t < retrace_steps - 1:
             # Retrace correction from the next step, cut where the snippet has no next real step.
             # `where` rather than multiplication: values at masked steps may be garbage (inf, nan).
             correction = traces[:, t + 1] * (targets[:, t + 1] - q_taken[:, t + 1])

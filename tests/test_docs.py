@@ -24,6 +24,8 @@ PUBLIC_MODULES = (
     "sb3_sacx",
     "sb3_sacx.sacx",
     "sb3_sacx.retrace",
+    "sb3_sacx.rewards",
+    "sb3_sacx.intentions",
     "sb3_sacx.schedulers",
     "sb3_sacx.wrappers",
     "sb3_sacx.tasks",
@@ -42,8 +44,9 @@ PUBLIC_MODULES = (
 )
 # Modules that are not part of the API, and why
 INTERNAL_MODULES = {
-    "sb3_sacx.checks": "the argument checks behind SACX's errors, which the docs describe where the arguments are",
-    "sb3_sacx.intentions": "the schedule of each env's running episode behind SACX's acting (see the schedulers page)",
+    "sb3_sacx.checks": "checks of one value, which sb3_sacx.validation's rules and the schedulers use",
+    "sb3_sacx.validation": "the rules behind SACX's errors, which the docs describe where the arguments are",
+    "sb3_sacx.logs": "the writing of the log keys that the SACX page lists",
     "sb3_sacx.zoo.__main__": "the `python -m sb3_sacx.zoo` entry point",
 }
 

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.envs import FakeImageEnv
 from test_retrace import naive_retrace
 from toy_envs import PointReach, go_right, point_reach
@@ -13,6 +14,7 @@ from sb3_sacx import SACX, AuxRewardWrapper
 from sb3_sacx.buffers import SnippetSamples
 from sb3_sacx.heads import squashed_action_log_prob, terms_at_steps
 from sb3_sacx.retrace import masked_mean, snippet_states, take_steps
+from sb3_sacx.rewards import learner_rewards
 
 
 def saturating_actor(model: SACX, pre_squash_mean: float) -> None:
@@ -33,8 +35,8 @@ def test_retrace_trace_is_one_when_the_policy_is_the_behaviour_even_at_saturated
         actions, behaviour_log_probs = model.actor.act(observations, th.zeros(4_000, dtype=th.long))
         # The action goes through the replay buffer as float32 numpy; the learner recomputes log pi from it
         stored_actions = th.as_tensor(actions.numpy().astype(np.float32)).view(1, -1, 1)
-        heads = model.action_family.heads(model.actor, observations, (1, 4_000))
-        log_pi = model.action_family.log_prob(heads, stored_actions)[0, :, 0]
+        heads = model.policy.action_family.heads(model.actor, observations, (1, 4_000))
+        log_pi = model.policy.action_family.log_prob(heads, stored_actions)[0, :, 0]
     traces = th.exp(th.clamp(log_pi - behaviour_log_probs, max=0.0))
     # Before the fix, log mu came from the pre-tanh sample: mean c 0.655 at a pre-squash mean of 8
     th.testing.assert_close(traces, th.ones_like(traces), atol=1e-5, rtol=0.0)
@@ -59,36 +61,40 @@ def test_absorbing_bonus_only_on_a_step_that_terminates() -> None:
     model = SACX("MlpPolicy", point_reach(), seed=0, gamma=0.9, policy_kwargs=dict(net_arch=[8]))
     # A step flagged absorbing that is not a termination (a truncation, a wrapper's choice) keeps its reward: the
     # bootstrap from s_{t+1} already values what follows
-    rewards = model._task_rewards(snippets_with_flags(terminations=[0.0, 0.0], absorbing=[1.0, 1.0]))
+    rewards = learner_rewards(
+        snippets_with_flags(terminations=[0.0, 0.0], absorbing=[1.0, 1.0]), model.gamma, model.effective_main_reward_scale
+    )
     th.testing.assert_close(rewards[0, :, 1], th.tensor([0.5, 0.25]))
-    rewards = model._task_rewards(snippets_with_flags(terminations=[0.0, 1.0], absorbing=[0.0, 1.0]))
+    rewards = learner_rewards(
+        snippets_with_flags(terminations=[0.0, 1.0], absorbing=[0.0, 1.0]), model.gamma, model.effective_main_reward_scale
+    )
     th.testing.assert_close(rewards[0, :, 1], th.tensor([0.5, 0.25 + 0.9 * 0.25 / (1 - 0.9)]))
     # The main task is never absorbing: its reward is only scaled ("auto" on an empty, so sparse, buffer: 1 / (1 - gamma))
     th.testing.assert_close(rewards[0, :, 0], th.tensor([0.0, 10.0]))
 
 
-def random_snippets(model: SACX, n_snippets: int, n_steps: int, generator: th.Generator) -> SnippetSamples:
+def random_snippets(model: SACX, n_snippets: int, retrace_steps: int, generator: th.Generator) -> SnippetSamples:
     """Snippets of ``model``'s 1-D PointReach env with a termination, a truncation, masked steps and rewards."""
-    states = th.rand(n_snippets, n_steps + 1, 1, generator=generator) * 2 - 1
-    if model.discrete:
-        actions = th.randint(0, 3, (n_snippets, n_steps, 1), generator=generator).float()
+    states = th.rand(n_snippets, retrace_steps + 1, 1, generator=generator) * 2 - 1
+    if isinstance(model.action_space, spaces.Discrete):
+        actions = th.randint(0, 3, (n_snippets, retrace_steps, 1), generator=generator).float()
     else:
-        actions = th.rand(n_snippets, n_steps, 1, generator=generator) * 2 - 1
-    terminations, mask = th.zeros(n_snippets, n_steps), th.ones(n_snippets, n_steps)
+        actions = th.rand(n_snippets, retrace_steps, 1, generator=generator) * 2 - 1
+    terminations, mask = th.zeros(n_snippets, retrace_steps), th.ones(n_snippets, retrace_steps)
     terminations[1, 1] = 1.0
     mask[1, 2:] = 0.0
     mask[2, 3:] = 0.0  # step 2 of snippet 2 is a truncation: it ends the snippet but bootstraps
-    main_rewards = th.zeros(n_snippets, n_steps)
+    main_rewards = th.zeros(n_snippets, retrace_steps)
     main_rewards[1, 1] = main_rewards[0, 3] = 1.0
     return SnippetSamples(
         observations=states[:, :-1],
         next_observations=states[:, 1:],
         actions=actions,
         main_rewards=main_rewards,
-        aux_rewards=th.rand(n_snippets, n_steps, model.n_tasks - 1, generator=generator),
+        aux_rewards=th.rand(n_snippets, retrace_steps, model.n_tasks - 1, generator=generator),
         terminations=terminations,
-        aux_absorbing=th.zeros(n_snippets, n_steps),
-        behaviour_log_probs=th.randn(n_snippets, n_steps, generator=generator),
+        aux_absorbing=th.zeros(n_snippets, retrace_steps),
+        behaviour_log_probs=th.randn(n_snippets, retrace_steps, generator=generator),
         mask=mask,
     )
 
@@ -104,16 +110,18 @@ def test_learners_retrace_targets_match_a_step_by_step_reference_from_the_networ
         model.log_ent_coef.copy_(th.log(th.tensor([0.1, 0.2, 0.4])))
         for parameter in model.critic_target.parameters():
             parameter.add_(0.1 * th.randn_like(parameter))
-    n_snippets, n_steps, n_tasks = 3, 4, model.n_tasks
-    snippets = random_snippets(model, n_snippets, n_steps, th.Generator().manual_seed(0))
+    n_snippets, retrace_steps, n_tasks = 3, 4, model.n_tasks
+    snippets = random_snippets(model, n_snippets, retrace_steps, th.Generator().manual_seed(0))
     states = snippet_states(snippets.observations, snippets.next_observations)
     ent_coefs = model.ent_coefs.detach()
     with th.no_grad():
-        heads = model.action_family.heads(model.actor, take_steps(states, 0, n_steps + 1), (n_snippets, n_steps + 1))
-        targets = model._retrace_targets(
-            snippets, take_steps(states, 1, n_steps + 1), terms_at_steps(heads, 1, n_steps + 1), ent_coefs
+        heads = model.policy.action_family.heads(
+            model.actor, take_steps(states, 0, retrace_steps + 1), (n_snippets, retrace_steps + 1)
         )
-        rewards = model._task_rewards(snippets)
+        targets = model._retrace_targets(
+            snippets, take_steps(states, 1, retrace_steps + 1), terms_at_steps(heads, 1, retrace_steps + 1), ent_coefs
+        )
+        rewards = learner_rewards(snippets, model.gamma, model.effective_main_reward_scale)
 
         def target_q(state: th.Tensor, action: th.Tensor, task: int) -> float:
             """Target critic Q_task(state, action), the minimum of the twins."""
@@ -138,8 +146,8 @@ def test_learners_retrace_targets_match_a_step_by_step_reference_from_the_networ
             return squashed_action_log_prob(heads.mean[snippet, step, task], heads.log_std[snippet, step, task], action).item()
 
         # Every term of the recursion from the networks, one state at a time; the recursion itself is test_retrace's
-        terms = {name: np.zeros((n_snippets, n_steps, n_tasks)) for name in ("q_taken", "v_next", "log_rhos")}
-        for index in np.ndindex(n_snippets, n_steps, n_tasks):
+        terms = {name: np.zeros((n_snippets, retrace_steps, n_tasks)) for name in ("q_taken", "v_next", "log_rhos")}
+        for index in np.ndindex(n_snippets, retrace_steps, n_tasks):
             snippet, step, task = index
             terms["q_taken"][index] = target_q(states[snippet, step], snippets.actions[snippet, step], task)
             terms["v_next"][index] = soft_value(snippet, step + 1, task)

@@ -557,24 +557,24 @@ def test_auto_main_reward_scale_finds_every_registered_sparse_env_sparse(env_id:
     # Each with the warm-up its example, zoo entry and benchmark use: the scale is decided at the first gradient step
     model = SACX("MlpPolicy", env_id, learning_starts=learning_starts, batch_size=16, buffer_size=2 * learning_starts, seed=0)
     model.learn(learning_starts + 1)
-    assert model._main_reward_scale() == pytest.approx(1.0 / (1.0 - model.gamma))
+    assert model.effective_main_reward_scale == pytest.approx(1.0 / (1.0 - model.gamma))
 
 
 def test_auto_main_reward_scale_helps_a_sparse_reward_only_and_is_kept_by_save_load(tmp_path) -> None:
     sparse = small_sacx(point_reach(), gamma=0.9).learn(60)
     assert sparse.replay_buffer.rewarded_fraction() <= 0.1
-    assert sparse._main_reward_scale() == pytest.approx(10.0)  # 1 / (1 - gamma)
+    assert sparse.effective_main_reward_scale == pytest.approx(10.0)  # 1 / (1 - gamma)
     # IdentityEnvBox rewards 1 within 0.5 of the target: ~44 % of random actions
     dense = small_sacx(AuxRewardWrapper(IdentityEnvBox(eps=0.5), {"zero": zero}), gamma=0.9)
     dense.learn(60)  # shorter than an episode: nothing is dumped, the logger still holds the values
     assert dense.replay_buffer.rewarded_fraction() > 0.1
-    assert dense._main_reward_scale() == 1.0
+    assert dense.effective_main_reward_scale == 1.0
     assert dense.logger.name_to_value["train/main_reward_scale"] == 1.0
     # Decided once: a loaded model keeps its scale, whatever its new buffer holds
     dense.save(tmp_path / "dense")
     loaded = SACX.load(tmp_path / "dense", env=AuxRewardWrapper(PointReach(), {"zero": zero}))
     loaded.learn(60)
-    assert loaded._main_reward_scale() == 1.0
+    assert loaded.effective_main_reward_scale == 1.0
 
 
 def test_set_env_checks_the_tasks() -> None:

@@ -105,7 +105,7 @@ def test_train_dense_env_through_env_wrapper(tmp_path: Path) -> None:
     run_zoo("train", "--env", "Pendulum-v1", "-n", "200", "--eval-freq", "-1", *TINY, cwd=tmp_path)
     model = SACX.load(tmp_path / "logs" / "sacx" / "Pendulum-v1_1" / "Pendulum-v1.zip")
     assert list(model.task_names) == ["main", "upright", "still"]
-    assert model._main_reward_scale() == 1.0  # "auto" on Pendulum's dense reward
+    assert model.effective_main_reward_scale == 1.0  # "auto" on Pendulum's dense reward
 
 
 # An -optimize run of two short trials, without pruning
