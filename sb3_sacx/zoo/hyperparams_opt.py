@@ -13,8 +13,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
+from sb3_sacx import schedulers
 from sb3_sacx.sacx import SACX
-from sb3_sacx.schedulers import QScheduler, Scheduler
 
 #: Algorithm name of SACX in rl-zoo3: its sampler and converter are registered under it, and ``--algo`` takes it.
 ALGO_NAME = "sacx"
@@ -29,13 +29,13 @@ NET_ARCH: dict[str, list[int]] = {
     "big": [400, 300],
 }
 
-#: Schedulers searched for ``scheduler``.
-SCHEDULERS: tuple[str, ...] = ("sac-u", "sac-q")
+#: Schedulers searched for ``scheduler``: every one SACX knows by name, read from its table so that none is left out.
+SCHEDULERS: tuple[str, ...] = tuple(schedulers.SCHEDULERS)
 
 #: ``scheduler_kwargs`` keys that only SAC-Q takes: dropped when a trial picks SAC-U, so that a
 #: config written for SAC-Q does not break the SAC-U trials. Read from the constructors, so a new SAC-Q option is one too.
 SACQ_ONLY_KWARGS: tuple[str, ...] = tuple(
-    inspect.signature(QScheduler).parameters.keys() - inspect.signature(Scheduler).parameters.keys()
+    inspect.signature(schedulers.QScheduler).parameters.keys() - inspect.signature(schedulers.Scheduler).parameters.keys()
 )
 
 
