@@ -6,10 +6,12 @@ must not leak into the other tests), with tiny budgets: a few hundred env steps,
 """
 
 import importlib.util
+import inspect
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -261,6 +263,59 @@ def test_sampler_leaves_pinned_values_alone() -> None:
     assert "temperature" in hyperparams["scheduler_kwargs"]
     # batch_size pinned below a sampled retrace_steps: retrace_steps gives way
     assert hyperparams["retrace_steps"] <= 4
+
+
+def test_sampler_search_space_is_unchanged() -> None:
+    """Names, ranges, choices and order of the draws, so that a seeded study draws what it drew before; and what pins each."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    # Searched hyperparameter -> (its distribution, the keys that pin it), in the order of the trial.suggest_* calls
+    search_space = {
+        "one_minus_gamma": (FloatDistribution(0.0001, 0.03, log=True), ("gamma",)),
+        "learning_rate": (FloatDistribution(1e-5, 0.002, log=True), ("learning_rate",)),
+        "batch_size_pow": (IntDistribution(5, 10), ("batch_size",)),
+        "buffer_size": (CategoricalDistribution([100_000, 300_000, 1_000_000]), ("buffer_size",)),
+        "tau": (FloatDistribution(0.001, 0.08, log=True), ("tau",)),
+        "train_freq": (CategoricalDistribution([1, 2, 4, 8]), ("train_freq", "gradient_steps")),
+        "learning_starts": (CategoricalDistribution([1_000, 5_000, 10_000, 20_000]), ("learning_starts",)),
+        "net_arch": (CategoricalDistribution(["small", "medium", "big"]), ("policy_kwargs.net_arch",)),
+        "retrace_steps": (CategoricalDistribution([1, 2, 4, 8, 16]), ("retrace_steps",)),
+        "retrace_lambda": (CategoricalDistribution([0.5, 0.75, 0.9, 0.95, 1.0]), ("retrace_lambda",)),
+        "scheduler": (CategoricalDistribution(["sac-u", "sac-q"]), ("scheduler",)),
+        "schedule_period": (CategoricalDistribution([50, 100, 250, 500]), ("schedule_period",)),
+        "min_main_probability": (CategoricalDistribution([0.0, 0.25, 0.5, 0.75]), ("scheduler_kwargs.min_main_probability",)),
+        "sacq_temperature": (FloatDistribution(0.01, 2.0, log=True), ("scheduler_kwargs.temperature",)),
+    }
+    study = optuna.create_study()
+
+    def draws(scheduler: str, **kwargs: Any) -> dict[str, Any]:
+        # The scheduler a trial draws, when it draws one, is fixed: it decides whether the temperature is drawn
+        study.enqueue_trial({"scheduler": scheduler})
+        trial = study.ask()
+        sample_sacx_params(trial, 2, 1, {}, **kwargs)
+        return trial.distributions
+
+    expected = {name: distribution for name, (distribution, _) in search_space.items()}
+    assert list(draws("sac-q").items()) == list(expected.items())
+    assert list(draws("sac-u").items()) == [item for item in expected.items() if item[0] != "sacq_temperature"]
+    for name, (_, keys) in search_space.items():
+        for key in keys:
+            drawn = draws("sac-q", base_hyperparams={"scheduler": "sac-q"}, fixed={key})
+            assert list(drawn) == [other for other in expected if other != name], key
+    # Neither pinned nor configured, the scheduler is SACX's default, SAC-U: no temperature
+    assert "sacq_temperature" not in draws("sac-q", fixed={"scheduler"})
+
+
+def test_converter_falls_back_on_sacx_defaults() -> None:
+    defaults = inspect.signature(SACX).parameters
+    # A temperature without SAC-Q, configured or default, is dropped
+    assert convert_sacx_params({"sacq_temperature": 0.5}) == {"scheduler_kwargs": None}
+    assert convert_sacx_params({"sacq_temperature": 0.5}, {"scheduler": "sac-q"}) == {"scheduler_kwargs": {"temperature": 0.5}}
+    # A retrace_steps longer than the batch gives way to the configured batch_size, or to SACX's default one
+    assert convert_sacx_params({"retrace_steps": 4096}) == {"retrace_steps": defaults["batch_size"].default}
+    assert convert_sacx_params({"retrace_steps": 4096}, {"batch_size": 64}) == {"retrace_steps": 64}
+    # A sampled batch_size shorter than SACX's default retrace_steps gives way to it
+    assert convert_sacx_params({"batch_size_pow": 0}) == {"batch_size": defaults["retrace_steps"].default}
 
 
 def test_converter_rebuilds_a_trial() -> None:

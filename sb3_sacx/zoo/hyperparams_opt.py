@@ -10,9 +10,11 @@ This module does not import rl-zoo3 (nor Optuna, except for type checking).
 
 import inspect
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
-from sb3_sacx.schedulers import QScheduler, Scheduler
+from sb3_sacx import schedulers
+from sb3_sacx.sacx import SACX
 
 #: Algorithm name of SACX in rl-zoo3: its sampler and converter are registered under it, and ``--algo`` takes it.
 ALGO_NAME = "sacx"
@@ -27,61 +29,87 @@ NET_ARCH: dict[str, list[int]] = {
     "big": [400, 300],
 }
 
-#: Schedulers searched for ``scheduler``.
-SCHEDULERS: tuple[str, ...] = ("sac-u", "sac-q")
+#: Schedulers searched for ``scheduler``: every one SACX knows by name, read from its table so that none is left out.
+SCHEDULERS: tuple[str, ...] = tuple(schedulers.SCHEDULERS)
 
 #: ``scheduler_kwargs`` keys that only SAC-Q takes: dropped when a trial picks SAC-U, so that a
 #: config written for SAC-Q does not break the SAC-U trials. Read from the constructors, so a new SAC-Q option is one too.
 SACQ_ONLY_KWARGS: tuple[str, ...] = tuple(
-    inspect.signature(QScheduler).parameters.keys() - inspect.signature(Scheduler).parameters.keys()
+    inspect.signature(schedulers.QScheduler).parameters.keys() - inspect.signature(schedulers.Scheduler).parameters.keys()
 )
 
-#: SACX's constructor defaults for the two values that must stay consistent (``batch_size >= retrace_steps``).
-_DEFAULT_BATCH_SIZE = 256
-_DEFAULT_RETRACE_STEPS = 8
-_DEFAULT_SCHEDULER = "sac-u"
 
-#: Searched hyperparameter -> the hyperparameter keys that, when pinned on the command line, exclude it
-#: from the search. Nested keys are written ``"policy_kwargs.net_arch"``.
-SEARCHED_KEYS: dict[str, tuple[str, ...]] = {
-    "one_minus_gamma": ("gamma",),
-    "learning_rate": ("learning_rate",),
-    "batch_size_pow": ("batch_size",),
-    "buffer_size": ("buffer_size",),
-    "tau": ("tau",),
-    # train_freq and gradient_steps are searched together (one gradient step per env step)
-    "train_freq": ("train_freq", "gradient_steps"),
-    "learning_starts": ("learning_starts",),
-    "net_arch": ("policy_kwargs.net_arch",),
-    "retrace_steps": ("retrace_steps",),
-    "retrace_lambda": ("retrace_lambda",),
-    "scheduler": ("scheduler",),
-    "schedule_period": ("schedule_period",),
-    "sacq_temperature": ("scheduler_kwargs.temperature",),
-    "min_main_probability": ("scheduler_kwargs.min_main_probability",),
-}
+@dataclass(frozen=True)
+class _Searched:
+    """
+    A row of the search table: how a trial draws one hyperparameter, and what keeps it out of the search.
+
+    :param suggest: Draws the value with a ``trial.suggest_*`` call under the name it is given (the row's name).
+    :param pinned_by: Hyperparameter keys (as :func:`pinned_keys` writes them) any of which, pinned by the user,
+        keeps the row out of the search.
+    :param searched_if: For a conditional row: whether it is searched, given the raw values drawn so far and the
+        base hyperparameters. Only earlier rows' values are drawn by then, hence its place in the table.
+    """
+
+    suggest: Callable[["optuna.Trial", str], Any]
+    pinned_by: tuple[str, ...]
+    searched_if: Optional[Callable[[Mapping[str, Any], Mapping[str, Any]], bool]] = None
 
 
-#: The search space: searched hyperparameter -> how a trial draws it. SAC-Q's temperature, conditional
-#: on the scheduler, is drawn in :func:`sample_sacx_params`.
-_SEARCH_SPACE: dict[str, Callable[["optuna.Trial"], Any]] = {
-    "one_minus_gamma": lambda trial: trial.suggest_float("one_minus_gamma", 0.0001, 0.03, log=True),
-    "learning_rate": lambda trial: trial.suggest_float("learning_rate", 1e-5, 0.002, log=True),
+#: The search space: searched hyperparameter (the Optuna parameter's name) -> its row. Walked in this order, which is
+#: the order of the ``trial.suggest_*`` calls: a seeded study draws the same values only as long as it is kept.
+_SEARCH_SPACE: dict[str, _Searched] = {
+    "one_minus_gamma": _Searched(lambda trial, name: trial.suggest_float(name, 0.0001, 0.03, log=True), ("gamma",)),
+    "learning_rate": _Searched(lambda trial, name: trial.suggest_float(name, 1e-5, 0.002, log=True), ("learning_rate",)),
     # 32 to 1024 transitions: at least two snippets of the longest retrace_steps below
-    "batch_size_pow": lambda trial: trial.suggest_int("batch_size_pow", 5, 10),
-    "buffer_size": lambda trial: trial.suggest_categorical("buffer_size", [100_000, 300_000, 1_000_000]),
-    "tau": lambda trial: trial.suggest_float("tau", 0.001, 0.08, log=True),
-    "train_freq": lambda trial: trial.suggest_categorical("train_freq", [1, 2, 4, 8]),
-    "learning_starts": lambda trial: trial.suggest_categorical("learning_starts", [1_000, 5_000, 10_000, 20_000]),
-    "net_arch": lambda trial: trial.suggest_categorical("net_arch", list(NET_ARCH)),
-    "retrace_steps": lambda trial: trial.suggest_categorical("retrace_steps", [1, 2, 4, 8, 16]),
-    "retrace_lambda": lambda trial: trial.suggest_categorical("retrace_lambda", [0.5, 0.75, 0.9, 0.95, 1.0]),
-    "scheduler": lambda trial: trial.suggest_categorical("scheduler", list(SCHEDULERS)),
+    "batch_size_pow": _Searched(lambda trial, name: trial.suggest_int(name, 5, 10), ("batch_size",)),
+    "buffer_size": _Searched(
+        lambda trial, name: trial.suggest_categorical(name, [100_000, 300_000, 1_000_000]), ("buffer_size",)
+    ),
+    "tau": _Searched(lambda trial, name: trial.suggest_float(name, 0.001, 0.08, log=True), ("tau",)),
+    # train_freq and gradient_steps are searched together (one gradient step per env step)
+    "train_freq": _Searched(
+        lambda trial, name: trial.suggest_categorical(name, [1, 2, 4, 8]), ("train_freq", "gradient_steps")
+    ),
+    "learning_starts": _Searched(
+        lambda trial, name: trial.suggest_categorical(name, [1_000, 5_000, 10_000, 20_000]), ("learning_starts",)
+    ),
+    "net_arch": _Searched(lambda trial, name: trial.suggest_categorical(name, list(NET_ARCH)), ("policy_kwargs.net_arch",)),
+    "retrace_steps": _Searched(lambda trial, name: trial.suggest_categorical(name, [1, 2, 4, 8, 16]), ("retrace_steps",)),
+    "retrace_lambda": _Searched(
+        lambda trial, name: trial.suggest_categorical(name, [0.5, 0.75, 0.9, 0.95, 1.0]), ("retrace_lambda",)
+    ),
+    "scheduler": _Searched(lambda trial, name: trial.suggest_categorical(name, list(SCHEDULERS)), ("scheduler",)),
     # A LunarLander landing takes 200-250 steps; Pendulum's episodes last 200
-    "schedule_period": lambda trial: trial.suggest_categorical("schedule_period", [50, 100, 250, 500]),
+    "schedule_period": _Searched(
+        lambda trial, name: trial.suggest_categorical(name, [50, 100, 250, 500]), ("schedule_period",)
+    ),
     # A floor on the main intention's share of acting, for either scheduler (SPEC §8's open idea)
-    "min_main_probability": lambda trial: trial.suggest_categorical("min_main_probability", [0.0, 0.25, 0.5, 0.75]),
+    "min_main_probability": _Searched(
+        lambda trial, name: trial.suggest_categorical(name, [0.0, 0.25, 0.5, 0.75]), ("scheduler_kwargs.min_main_probability",)
+    ),
+    # Only SAC-Q has a temperature, so it is drawn for SAC-Q trials only (a parameter TPE then models for those alone);
+    # eta ~ 1 on 0/1 returns barely differs from SAC-U, ~0.1 is more telling. Last: it reads the scheduler drawn above.
+    "sacq_temperature": _Searched(
+        lambda trial, name: trial.suggest_float(name, 0.01, 2.0, log=True),
+        ("scheduler_kwargs.temperature",),
+        searched_if=lambda drawn, base: _sacx_value("scheduler", drawn, base) == "sac-q",
+    ),
 }
+
+
+def _sacx_value(name: str, *sources: Mapping[str, Any]) -> Any:
+    """
+    The value SACX gets for one of its constructor arguments.
+
+    :param name: The argument's name.
+    :param sources: Hyperparameters, most binding first.
+    :return: The value of the first of ``sources`` that sets ``name``, else the default in SACX's signature.
+    """
+    for source in sources:
+        if name in source:
+            return source[name]
+    return inspect.signature(SACX.__init__).parameters[name].default
 
 
 def pinned_keys(hyperparams: Optional[Mapping[str, Any]]) -> frozenset[str]:
@@ -128,17 +156,13 @@ def sample_sacx_params(
     :param fixed: Hyperparameter keys (see :func:`pinned_keys`) not to search.
     :return: SACX constructor arguments to apply over ``base_hyperparams``.
     """
-    fixed = frozenset(fixed)
+    pinned = frozenset(fixed)
     base = dict(base_hyperparams or {})
 
-    def searched(name: str) -> bool:
-        return not any(key in fixed for key in SEARCHED_KEYS[name])
-
-    params = {name: suggest(trial) for name, suggest in _SEARCH_SPACE.items() if searched(name)}
-    # Conditional: only SAC-Q has a temperature (a parameter TPE then models for SAC-Q trials only)
-    if params.get("scheduler", base.get("scheduler", _DEFAULT_SCHEDULER)) == "sac-q" and searched("sacq_temperature"):
-        # eta ~ 1 on 0/1 returns barely differs from SAC-U; ~0.1 is more telling
-        params["sacq_temperature"] = trial.suggest_float("sacq_temperature", 0.01, 2.0, log=True)
+    params: dict[str, Any] = {}
+    for name, row in _SEARCH_SPACE.items():
+        if pinned.isdisjoint(row.pinned_by) and (row.searched_if is None or row.searched_if(params, base)):
+            params[name] = row.suggest(trial, name)
 
     hyperparams = convert_sacx_params(params, base)
     # Show the values SACX gets, not only the raw ones searched
@@ -189,15 +213,15 @@ def convert_sacx_params(
             scheduler_kwargs["temperature"] = temperature
         if main_floor is not None:
             scheduler_kwargs["min_main_probability"] = main_floor
-        if hyperparams.get("scheduler", base.get("scheduler", _DEFAULT_SCHEDULER)) == "sac-u":
+        if _sacx_value("scheduler", hyperparams, base) == "sac-u":
             for key in SACQ_ONLY_KWARGS:
                 scheduler_kwargs.pop(key, None)
         hyperparams["scheduler_kwargs"] = scheduler_kwargs or None
 
     # SACX refuses batch_size < retrace_steps (a batch holds batch_size // retrace_steps snippets):
     # give way on whichever of the two was sampled rather than lose the trial
-    batch_size = hyperparams.get("batch_size", base.get("batch_size", _DEFAULT_BATCH_SIZE))
-    retrace_steps = hyperparams.get("retrace_steps", base.get("retrace_steps", _DEFAULT_RETRACE_STEPS))
+    batch_size = _sacx_value("batch_size", hyperparams, base)
+    retrace_steps = _sacx_value("retrace_steps", hyperparams, base)
     if isinstance(batch_size, int) and isinstance(retrace_steps, int) and batch_size < retrace_steps:
         if "batch_size" in hyperparams:
             hyperparams["batch_size"] = retrace_steps
