@@ -25,6 +25,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch as th
+from gymnasium import spaces
 from sparse_lunar_lander import ENV_IDS, RESULTS  # this script's neighbour (the script directory is on sys.path)
 
 from sb3_sacx import SACX
@@ -94,7 +95,7 @@ def main() -> None:
     rows = []
     for checkpoint in args.checkpoints:
         trained = SACX.load(checkpoint / "model.zip", device="cpu")
-        if trained.discrete:
+        if isinstance(trained.action_space, spaces.Discrete):
             raise ValueError(f"{checkpoint} holds a Discrete-action model; its critic does not take the action as input.")
         states = visited_states(trained, args.episodes)
         fresh = SACX("MlpPolicy", ENV_IDS["continuous"], policy_kwargs=trained.policy_kwargs, buffer_size=1_000, seed=0)

@@ -165,7 +165,7 @@ def first_state_values(model: SACX, obs: np.ndarray, action: np.ndarray) -> np.n
     """
     obs_tensor, _ = model.policy.obs_to_tensor(obs)
     with th.no_grad():
-        if model.discrete:
+        if isinstance(model.action_space, spaces.Discrete):
             values = model.critic(obs_tensor).min(dim=0).values[0, :, int(action)]
         else:
             scaled = th.as_tensor(model.policy.scale_action(action), dtype=th.float32).view(1, 1, -1)
