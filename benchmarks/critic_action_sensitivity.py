@@ -19,14 +19,13 @@ Prints a table and writes ``benchmarks/results/critic_action_sensitivity.csv``.
 """
 
 import argparse
-import csv
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import torch as th
+from common import ENV_IDS, RESULTS, write_rows
 from gymnasium import spaces
-from sparse_lunar_lander import ENV_IDS, RESULTS  # this script's neighbour (the script directory is on sys.path)
 
 from sb3_sacx import SACX
 
@@ -111,10 +110,7 @@ def main() -> None:
             f"| {row['checkpoint']} | {row['model']} | {row['action_layer']} | {row['mean_abs_action_weight']:.3f} | "
             f"{row['mean_abs_state_weight']:.3f} | {row['spread_ratio_main']:.3f} | {row['spread_ratio_mean']:.3f} |"
         )
-    with open(RESULTS / "critic_action_sensitivity.csv", "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(RESULTS / "critic_action_sensitivity.csv", list(rows[0]), rows)
 
 
 if __name__ == "__main__":

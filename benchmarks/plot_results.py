@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+from common import ENV_IDS, ENVS
 from run_plan import METHODS
-from sparse_lunar_lander import ENV_IDS, ENVS
 
 ROOT = Path(__file__).parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from sparse_lunar_lander import ENVS, RESULTS, checkpoint_steps, parse_args, read_rows
+from common import CHECKPOINTS, ENVS, RESULTS, checkpoint_steps, csv_steps, parse_run_args
 
 BENCHMARK = Path(__file__).parent / "sparse_lunar_lander.py"
 # The main intention acts at least half the time (0.58 with SAC-U's share of the rest, K = 6): SPEC §8's floor
@@ -155,9 +155,7 @@ def steps_reached(planned: PlannedRun, results: Path) -> int:
     :param planned: the run.
     :param results: the results folder (``--results-dir``).
     """
-    path = planned.csv_path(results)
-    rows = read_rows(path)[1] if path.exists() else []
-    return int(rows[-1]["steps"]) if rows else 0
+    return csv_steps(planned.csv_path(results))
 
 
 def is_finished(planned: PlannedRun, results: Path) -> bool:
@@ -269,7 +267,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--env", choices=list(ENVS), action="append", help="only the runs on this env (repeatable)")
     parser.add_argument("--run", choices=list(METHODS), action="append", help="only this method's runs (repeatable)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
-    parser.add_argument("--checkpoint-dir", type=Path, default=Path("runs/checkpoints"))
+    parser.add_argument("--checkpoint-dir", type=Path, default=CHECKPOINTS)
     args, extra = parser.parse_known_args(argv)
     plan = [
         planned
@@ -278,7 +276,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     ]
     # Arguments for the benchmark itself (e.g. --eval-episodes), checked once here rather than failing every run
     for planned in plan:
-        parse_args([*planned.arguments, *extra])
+        parse_run_args([*planned.arguments, *extra])
     if args.list:
         for planned in plan:
             where = status(planned, args.results_dir, args.checkpoint_dir)

@@ -2,16 +2,11 @@
 
 import csv
 import itertools
-import sys
 from pathlib import Path
 from typing import Optional
 
+import plot_results
 import pytest
-from scripts import BENCHMARKS, load_script
-
-sys.path.insert(0, str(BENCHMARKS))  # as when run as a script: it reads the envs of sparse_lunar_lander.py
-SCRIPT = BENCHMARKS / "plot_results.py"
-plot_results = load_script(SCRIPT)
 
 # run -> seed -> success at 10, 20, 30, 40 steps
 CURVES = {

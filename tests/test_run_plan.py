@@ -1,14 +1,10 @@
 """benchmarks/run_plan.py: which runs a lane takes, and that two lanes never take the same one."""
 
 import csv
-import sys
 from pathlib import Path
 
 import pytest
-from scripts import BENCHMARKS, load_script
-
-sys.path.insert(0, str(BENCHMARKS))
-run_plan = load_script(BENCHMARKS / "run_plan.py")
+import run_plan
 
 CONTINUOUS_0 = run_plan.PlannedRun("continuous", "sacx-defaults", 0)
 MOUNTAINCAR_0 = run_plan.PlannedRun("mountaincar", "sac", 0)
