@@ -39,7 +39,7 @@ from typing import Any, Optional
 
 import numpy as np
 from common import ENV_IDS, ENVS
-from run_plan import METHODS
+from plan import METHODS
 
 ROOT = Path(__file__).parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
