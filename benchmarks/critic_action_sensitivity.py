@@ -26,11 +26,19 @@ import numpy as np
 import torch as th
 from common import ENV_IDS, RESULTS, write_rows
 from gymnasium import spaces
+from report.tables import table
 
 from sb3_sacx import SACX
 
 # Episodes start from seeds that neither training nor the benchmark's evaluation uses
 STATE_SEED_OFFSET = 3_000_000
+# The printed table's figures after the checkpoint, the model and the action layer: column -> action_sensitivity's key
+FIGURES = {
+    "mean abs w_action": "mean_abs_action_weight",
+    "mean abs w_state": "mean_abs_state_weight",
+    "action/state spread main": "spread_ratio_main",
+    "mean": "spread_ratio_mean",
+}
 
 
 def visited_states(model: SACX, n_episodes: int) -> np.ndarray:
@@ -103,13 +111,12 @@ def main() -> None:
             row.update(action_sensitivity(model, states, args.actions, seed=0))
             rows.append(row)
 
-    print("| checkpoint | model | action layer | mean abs w_action | mean abs w_state | action/state spread main | mean |")
-    print("|---|---|---|---|---|---|---|")
-    for row in rows:
-        print(
-            f"| {row['checkpoint']} | {row['model']} | {row['action_layer']} | {row['mean_abs_action_weight']:.3f} | "
-            f"{row['mean_abs_state_weight']:.3f} | {row['spread_ratio_main']:.3f} | {row['spread_ratio_mean']:.3f} |"
-        )
+    header = ("checkpoint", "model", "action layer", *FIGURES)
+    cells = [
+        [row["checkpoint"], row["model"], str(row["action_layer"]), *(f"{row[key]:.3f}" for key in FIGURES.values())]
+        for row in rows
+    ]
+    print(table(header, cells, "markdown"), end="")
     write_rows(RESULTS / "critic_action_sensitivity.csv", list(rows[0]), rows)
 
 
