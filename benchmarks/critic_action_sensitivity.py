@@ -19,18 +19,26 @@ Prints a table and writes ``benchmarks/results/critic_action_sensitivity.csv``.
 """
 
 import argparse
-import csv
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import torch as th
-from sparse_lunar_lander import ENV_IDS, RESULTS  # this script's neighbour (the script directory is on sys.path)
+from common import ENV_IDS, RESULTS, write_rows
+from gymnasium import spaces
+from report.tables import table
 
 from sb3_sacx import SACX
 
 # Episodes start from seeds that neither training nor the benchmark's evaluation uses
 STATE_SEED_OFFSET = 3_000_000
+# The printed table's figures after the checkpoint, the model and the action layer: column -> action_sensitivity's key
+FIGURES = {
+    "mean abs w_action": "mean_abs_action_weight",
+    "mean abs w_state": "mean_abs_state_weight",
+    "action/state spread main": "spread_ratio_main",
+    "mean": "spread_ratio_mean",
+}
 
 
 def visited_states(model: SACX, n_episodes: int) -> np.ndarray:
@@ -94,7 +102,7 @@ def main() -> None:
     rows = []
     for checkpoint in args.checkpoints:
         trained = SACX.load(checkpoint / "model.zip", device="cpu")
-        if isinstance(trained.action_space, gym.spaces.Discrete):
+        if isinstance(trained.action_space, spaces.Discrete):
             raise ValueError(f"{checkpoint} holds a Discrete-action model; its critic does not take the action as input.")
         states = visited_states(trained, args.episodes)
         fresh = SACX("MlpPolicy", ENV_IDS["continuous"], policy_kwargs=trained.policy_kwargs, buffer_size=1_000, seed=0)
@@ -103,17 +111,13 @@ def main() -> None:
             row.update(action_sensitivity(model, states, args.actions, seed=0))
             rows.append(row)
 
-    print("| checkpoint | model | action layer | mean abs w_action | mean abs w_state | action/state spread main | mean |")
-    print("|---|---|---|---|---|---|---|")
-    for row in rows:
-        print(
-            f"| {row['checkpoint']} | {row['model']} | {row['action_layer']} | {row['mean_abs_action_weight']:.3f} | "
-            f"{row['mean_abs_state_weight']:.3f} | {row['spread_ratio_main']:.3f} | {row['spread_ratio_mean']:.3f} |"
-        )
-    with open(RESULTS / "critic_action_sensitivity.csv", "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    header = ("checkpoint", "model", "action layer", *FIGURES)
+    cells = [
+        [row["checkpoint"], row["model"], str(row["action_layer"]), *(f"{row[key]:.3f}" for key in FIGURES.values())]
+        for row in rows
+    ]
+    print(table(header, cells, "markdown"), end="")
+    write_rows(RESULTS / "critic_action_sensitivity.csv", list(rows[0]), rows)
 
 
 if __name__ == "__main__":

@@ -12,16 +12,15 @@ targets add only their noise. Prints the mean evaluation reward per setting and 
 """
 
 import argparse
-import csv
 from pathlib import Path
 from typing import Any
 
+from common import RESULTS, pyplot, write_rows
 from stable_baselines3.common.envs import IdentityEnvBox
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_sacx import SACX, AuxRewardWrapper
 
-RESULTS = Path(__file__).parent / "results"
 # SB3's test passes at this mean reward (SAC reaches it in the test's 400 steps)
 THRESHOLD = 90.0
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -76,11 +75,7 @@ def main() -> None:
     for name in SETTINGS:
         print(f"{name:24s} " + " ".join(f"{row['mean_reward']:8.1f}" for row in rows if row["setting"] == name))
 
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    with open(args.results_dir / "dense_identity.csv", "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(args.results_dir / "dense_identity.csv", list(rows[0]), rows)
     plot(rows, args.results_dir / "dense_identity.png")
 
 
@@ -91,12 +86,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     :param rows: one row per setting and seed, as written to ``dense_identity.csv``.
     :param path: where the PNG goes.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3))
+    fig, ax = pyplot().subplots(figsize=(7, 3))
     names = list(SETTINGS)
     for row in rows:
         ax.scatter(row["mean_reward"], names.index(row["setting"]), color="black")

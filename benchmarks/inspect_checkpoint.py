@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import torch as th
+from common import ENV_IDS, make_env
 from gymnasium import spaces
-from sparse_lunar_lander import ENV_IDS, make_env  # this script's neighbour (the script directory is on sys.path)
 
 from sb3_sacx import SACX
 from sb3_sacx.buffers import SACXReplayBuffer

@@ -16,7 +16,6 @@ absolute figures.
 """
 
 import argparse
-import csv
 import statistics
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import torch as th
+from common import ENV_IDS, RESULTS, pyplot, write_rows
 from stable_baselines3 import SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
@@ -32,8 +32,7 @@ from stable_baselines3.common.utils import get_device
 from sb3_sacx import SACX
 from sb3_sacx.hardware import cpu_capabilities, describe, native_bfloat16
 
-ENV_ID = "SparseLunarLanderContinuous-v0"
-RESULTS = Path(__file__).parent / "results"
+ENV_ID = ENV_IDS["continuous"]
 COMMON = dict(batch_size=256, train_freq=1, gradient_steps=1, buffer_size=100_000, seed=0)
 NET_ARCH = [256, 256]
 
@@ -137,11 +136,7 @@ def main() -> None:
             f"{row['ratio_to_sac']:13.3f} {spread:>12s} {row['cpu_time_ratio_to_sac']:9.3f}"
         )
 
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    with open(args.results_dir / "throughput.csv", "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(results[0]))
-        writer.writeheader()
-        writer.writerows(results)
+    write_rows(args.results_dir / "throughput.csv", list(results[0]), results)
     plot(results, cpu, args.results_dir / "throughput.png")
 
 
@@ -193,11 +188,7 @@ def plot(results: list[dict[str, Any]], cpu: str, path: Path) -> None:
     :param cpu: the CPU's description, the plot's title.
     :param path: where the PNG goes.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     ratios = [row["ratio_to_sac"] for row in results]
     spread = [
         [row["ratio_to_sac"] - row["ratio_min"] for row in results],

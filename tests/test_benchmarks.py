@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch as th
+from inspect_checkpoint import saturation_report
+from scripts import BENCHMARKS
 from stable_baselines3 import SAC
 
 from sb3_sacx import SACX, QScheduler
 
-BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 TINY_SACX = {"learning_starts": 100, "batch_size": 16, "retrace_steps": 4, "buffer_size": 2_000}
 
 
@@ -124,9 +125,6 @@ def test_a_main_task_only_checkpoint_is_inspectable(tmp_path: Path) -> None:
 
 
 def test_saturation_report_counts_actions_at_and_near_the_bounds() -> None:
-    sys.path.insert(0, str(BENCHMARKS))
-    from inspect_checkpoint import saturation_report
-
     # torch's float32 tanh rounds to 1 from |u| of about 9.0 on: 2 of 4 there in the first dimension, 3 of 4 beyond 0.99999
     actions = th.tanh(th.tensor([[9.5, 0.0], [-10.0, 0.5], [6.5, -0.9], [1.0, 6.5]])).numpy()
     assert saturation_report(actions) == "50.00% at ±1, 75.00% beyond ±0.99999, 0.00% at ±1, 25.00% beyond ±0.99999"

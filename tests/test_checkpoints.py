@@ -58,7 +58,8 @@ def test_an_interrupted_save_leaves_the_last_complete_checkpoint(tmp_path: Path)
 # The benchmark in a subprocess that SIGKILLs itself at the n-th call of a function: a stop at that exact point
 KILLER = """
 import os, signal, sys
-sys.path.insert(0, {benchmarks!r})
+sys.path.insert(0, {benchmarks!r})  # as for `python benchmarks/sparse_lunar_lander.py`
+import common
 import sparse_lunar_lander as benchmark
 owner = {owner}
 original = getattr(owner, {attribute!r})
@@ -108,7 +109,7 @@ def csv_rows(tmp_path: Path, seed: int = 3) -> list[dict[str, str]]:
         # the second checkpoint complete, its row not yet in the CSV
         ("benchmark", "append_row", 2),
         # half-way through writing the CSV with the second row (a temporary file with the header only)
-        ("benchmark.csv.DictWriter", "writerows", 2),
+        ("common.csv.DictWriter", "writerows", 2),
     ],
 )
 def test_a_killed_benchmark_resumes_with_every_row_once(tmp_path: Path, killed_at: tuple[str, str, int]) -> None:

@@ -2,16 +2,13 @@
 
 import csv
 import itertools
-import sys
 from pathlib import Path
 from typing import Optional
 
+import plot_results
 import pytest
-from scripts import BENCHMARKS, load_script
-
-sys.path.insert(0, str(BENCHMARKS))  # as when run as a script: it reads the envs of sparse_lunar_lander.py
-SCRIPT = BENCHMARKS / "plot_results.py"
-plot_results = load_script(SCRIPT)
+from report import pages, statistics, tables
+from report.runs import BUDGETS, load_runs
 
 # run -> seed -> success at 10, 20, 30, 40 steps
 CURVES = {
@@ -43,7 +40,7 @@ def write_results(results: Path) -> None:
 def generated(tmp_path: Path) -> Path:
     write_results(tmp_path / "results")
     readme = tmp_path / "README.md"
-    readme.write_text(f"# title\n\n{plot_results.README_BEGIN}\nold table\n{plot_results.README_END}\n\nafter\n")
+    readme.write_text(f"# title\n\n{pages.README_BEGIN}\nold table\n{pages.README_END}\n\nafter\n")
     plot_results.main(
         [
             *("--results-dir", str(tmp_path / "results"), "--generated-dir", str(tmp_path / "gen")),
@@ -54,8 +51,8 @@ def generated(tmp_path: Path) -> Path:
 
 
 def test_headline_medians_spread_and_first_step_at_target(generated: Path) -> None:
-    runs = plot_results.load_runs(generated / "results")
-    rows = {(row["env"], row["method"]): row for row in plot_results.headline_rows(runs)}
+    runs = load_runs(generated / "results")
+    rows = {(row["env"], row["method"]): row for row in statistics.headline_rows(runs)}
     # Env order: the known envs in ENV_IDS's order; methods in HEADLINE's order, the furthest measured run of each
     assert list(rows) == [
         ("SparseLunarLander-v0", "SACX (defaults)"),
@@ -74,7 +71,7 @@ def test_headline_medians_spread_and_first_step_at_target(generated: Path) -> No
     assert sacx["train_hours_to_0_9"] == round(180 / 3600, 2)
     assert sacx["cpu"] == "not recorded"
     recorded = {0: [dict(cpu="AMD EPYC; AVX2 yes; torch kernels AVX2")], 1: [dict(cpu=""), dict(cpu="Xeon; AVX2 yes")]}
-    assert plot_results.cpus_of(recorded) == "AMD EPYC; AVX2 yes / Xeon; AVX2 yes"
+    assert statistics.cpus_of(recorded) == "AMD EPYC; AVX2 yes / Xeon; AVX2 yes"
     assert (sacx["success_median"], sacx["success_min"], sacx["success_max"]) == (0.9, 0.8, 1.0)
     # Seeds that stopped early: the row is at the last step all of them reached
     sac = rows[("SparseMountainCarContinuous-v0", "SB3 SAC")]
@@ -82,12 +79,12 @@ def test_headline_medians_spread_and_first_step_at_target(generated: Path) -> No
     assert sac["train_hours_to_0_9"] is None
     # One seed of three never reached 0.9 (counted as last): the median seed did, at 60 s
     two_of_three = {seed: [dict(wall_time_s=60.0, success_rate=success)] for seed, success in enumerate([1.0, 0.95, 0.0])}
-    assert plot_results.hours_to_target(two_of_three) == round(60 / 3600, 2)
+    assert statistics.hours_to_target(two_of_three) == round(60 / 3600, 2)
     assert rows[("SparseLunarLander-v0", "SACX, main task only")]["run"] == "sacx-bf16-main-only"
 
 
 def test_headline_compares_finished_seeds(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(plot_results.BUDGETS, "mountaincar", 30)
+    monkeypatch.setitem(BUDGETS, "mountaincar", 30)
 
     def curve(*success: float) -> list[dict[str, float]]:
         return [dict(steps=10 * (i + 1), success_rate=value) for i, value in enumerate(success)]
@@ -98,20 +95,20 @@ def test_headline_compares_finished_seeds(monkeypatch: pytest.MonkeyPatch) -> No
         # No seed has finished: all of them, at the steps all reached
         ("mountaincar", "sacx-main-only"): {0: curve(0.0, 0.0), 1: curve(0.0, 0.5)},
     }
-    rows = {row["run"]: row for row in plot_results.headline_rows(runs)}
+    rows = {row["run"]: row for row in statistics.headline_rows(runs)}
     assert (rows["sacx-defaults"]["seeds"], rows["sacx-defaults"]["steps"]) == (2, 30)
     assert list(rows["sacx-defaults"]["curve_median"]) == [0.0, 0.75, 1.0]
     assert (rows["sacx-main-only"]["seeds"], rows["sacx-main-only"]["steps"]) == (2, 20)
-    pays = plot_results.auxiliaries_pay(runs, "mountaincar")
+    pays = statistics.auxiliaries_pay(runs, "mountaincar")
     assert pays["evaluations"] == 2 and pays["best"] == 0.5 and pays["clearly_better_at"] == 20
     # An older run measured by more finished seeds stays the headline's until the new one's seeds finish
     runs[("mountaincar", "sacx")] = {seed: curve(0.0, 0.0, 0.0) for seed in range(3)}
-    assert plot_results.headline_runs(runs, "mountaincar")[0][1] == "sacx"
+    assert statistics.headline_runs(runs, "mountaincar")[0][1] == "sacx"
 
 
 def test_generated_files(generated: Path) -> None:
     readme = (generated / "README.md").read_text()
-    assert "old table" not in readme and readme.endswith(f"{plot_results.README_END}\n\nafter\n")
+    assert "old table" not in readme and readme.endswith(f"{pages.README_END}\n\nafter\n")
     assert "| SACX (defaults) | `sacx-defaults` | 3 | 3 | 40 | 0.90 | 0.80 to 1.00 | 30 |" in readme
     assert "| SB3 SAC | `sac` | 2 | 0 | 30 | 0.10 | 0.00 to 0.20 | not reached |" in readme
 
@@ -131,8 +128,8 @@ def test_generated_files(generated: Path) -> None:
 
 
 def test_whether_the_auxiliaries_pay(generated: Path) -> None:
-    runs = plot_results.load_runs(generated / "results")
-    rows = {row["env"]: row for row in plot_results.pays_rows(runs)}
+    runs = load_runs(generated / "results")
+    rows = {row["env"]: row for row in statistics.pays_rows(runs)}
     # On seed 0, the one seed both ran: 0.0, 0.5, 0.9, 1.0 against 0.0, 0.0, 0.5, 1.0. The defaults' median over all
     # three of its seeds (0.9 at 40) would make them worse by 0.1 at 40 than a main-only run that has seed 0 only
     mountaincar = rows["SparseMountainCarContinuous-v0"]
@@ -154,17 +151,17 @@ def test_whether_the_auxiliaries_pay(generated: Path) -> None:
     assert "``sacx`` vs ``sacx-bf16-main-only``" in (generated / "gen" / "pays.rst").read_text()
 
 
-def test_what_the_learner_review_changed(generated: Path) -> None:
-    runs = plot_results.load_runs(generated / "results")
+def test_the_defaults_rerun_against_their_earlier_run(generated: Path) -> None:
+    runs = load_runs(generated / "results")
     # MountainCar: sacx seed 0 before, sacx-defaults seeds 0-2 after: seed 0 is the only one both measured
-    assert plot_results.review_rows(runs, "mountaincar") == [
+    assert tables.rerun_rows(runs, "mountaincar", "sacx", "sacx-defaults") == [
         ["steps", "seed 0"],
         ["10", "0.00 → 0.00"],
         ["20", "0.00 → 0.50"],
         ["30", "0.00 → 0.90"],
         ["40", "0.00 → 1.00"],
     ]
-    assert plot_results.review_rows(runs, "discrete") == []  # no sacx-defaults run there
+    assert tables.rerun_rows(runs, "discrete", "sacx", "sacx-defaults") == []  # no sacx-defaults run there
     # Seeds that reached different steps: a row where any seed has both, "—" for one without
     before = [dict(steps=25, success_rate=0.1), dict(steps=50, success_rate=0.2)]
     uneven = {
@@ -174,7 +171,7 @@ def test_what_the_learner_review_changed(generated: Path) -> None:
             1: [dict(steps=25, success_rate=0.5)],
         },
     }
-    assert plot_results.review_rows(uneven, "continuous")[1:] == [
+    assert tables.rerun_rows(uneven, "continuous", "sacx", "sacx-defaults")[1:] == [
         ["25", "0.10 → 0.30", "0.10 → 0.50"],
         ["50", "0.20 → 0.40", "—"],
     ]
@@ -187,12 +184,21 @@ def test_what_the_learner_review_changed(generated: Path) -> None:
     ("steps", "label"), [(None, "not reached"), (40, "40"), (15_000, "15k"), (50_016, "50k"), (5_024, "5k"), (1_500, "1500")]
 )
 def test_steps_label(steps: Optional[int], label: str) -> None:
-    assert plot_results.steps_label(steps) == label
+    assert tables.steps_label(steps) == label
+
+
+def test_one_table_renderer_writes_markdown_and_rest() -> None:
+    header, rows = ("run", "success"), [[tables.code("sac", "markdown"), "0.50"]]
+    assert tables.table(header, rows, "markdown") == "| run | success |\n|---|---|\n| `sac` | 0.50 |\n"
+    rows = [[tables.code("sac", "rst"), "0.50"]]
+    assert tables.table(header, rows, "rst") == (
+        ".. list-table::\n   :header-rows: 1\n\n   * - run\n     - success\n   * - ``sac``\n     - 0.50\n"
+    )
 
 
 def test_readme_without_markers_is_refused() -> None:
     with pytest.raises(ValueError, match="markers"):
-        plot_results.replace_between_markers("no markers here", "table")
+        pages.replace_between_markers("no markers here", "table")
 
 
 def test_env_table_has_one_row_per_evaluation_label() -> None:
@@ -201,7 +207,7 @@ def test_env_table_has_one_row_per_evaluation_label() -> None:
         ("mountaincar", "sacx-defaults"): {0: [dict(steps=5000, success_rate=0.5), dict(steps=10000, success_rate=1.0)]},
         ("mountaincar", "sac"): {0: [dict(steps=5024, success_rate=0.0), dict(steps=10016, success_rate=0.25)]},
     }
-    table = plot_results.env_rst(runs, "mountaincar", plots=[]).split("Success rate of every run")[0]
+    table = pages.env_page(runs, "mountaincar", plots=[]).split("Success rate of every run")[0]
     assert table.count("   * - 5k\n") == 1 and table.count("   * - 10k\n") == 1
     assert "   * - 10k\n     - **1.00** (1.00 to 1.00)\n     - 0.25 (0.25 to 0.25)\n" in table
 
@@ -217,7 +223,7 @@ def naive_fisher_greater(landed_a: int, seeds_a: int, landed_b: int, seeds_b: in
     "counts", [(2, 5, 3, 5), (5, 5, 0, 5), (3, 3, 0, 3), (0, 5, 5, 5), (1, 3, 0, 3), (4, 5, 4, 5), (3, 4, 1, 6)]
 )
 def test_fisher_exact_test_on_landed_seeds(counts: tuple[int, int, int, int]) -> None:
-    assert plot_results.fisher_exact_greater(*counts) == pytest.approx(naive_fisher_greater(*counts), rel=1e-12)
+    assert statistics.fisher_exact_greater(*counts) == pytest.approx(naive_fisher_greater(*counts), rel=1e-12)
 
 
 def curve(*success: float) -> list[dict[str, float]]:
@@ -237,14 +243,14 @@ def test_screening_keeps_candidates_that_match_the_defaults_on_the_cheap_envs() 
         ("continuous", "sacx-defaults"): {0: early},
         ("continuous", "sacx-main-floor-0.5"): {0: never},  # not a cheap env: not screened
     }
-    mountaincar = {row["run"]: row for row in plot_results.screening_rows(runs, "mountaincar")}
+    mountaincar = {row["run"]: row for row in statistics.screening_rows(runs, "mountaincar")}
     assert list(mountaincar) == ["sacx-main-floor-0.5", "sacx-floor-0.5-xi-100"]
     assert mountaincar["sacx-main-floor-0.5"]["first_at"] == 10_000 and mountaincar["sacx-main-floor-0.5"]["kept"]
     dropped = mountaincar["sacx-floor-0.5-xi-100"]
     assert dropped["first_at"] == 20_000 and dropped["landed"] == 2 and not dropped["kept"]
     assert dropped["p_defaults_land_more"] == pytest.approx(naive_fisher_greater(3, 3, 2, 3))
-    discrete = {row["run"]: row for row in plot_results.screening_rows(runs, "discrete")}
+    discrete = {row["run"]: row for row in statistics.screening_rows(runs, "discrete")}
     assert discrete["sacx-main-floor-0.5"]["kept"] and not discrete["sacx-floor-0.5-xi-100"]["kept"]
     assert discrete["sacx-floor-0.5-xi-100"]["worst"] == pytest.approx(-0.1)
-    assert plot_results.screening_rows(runs, "continuous") == []
-    assert "(kept: median ≥ 0.9 by 15k)" in plot_results.screening_rst(runs)
+    assert statistics.screening_rows(runs, "continuous") == []
+    assert "(kept: median ≥ 0.9 by 15k)" in pages.screening_page(runs)

@@ -1,21 +1,18 @@
 """benchmarks/run_plan.py: which runs a lane takes, and that two lanes never take the same one."""
 
 import csv
-import sys
 from pathlib import Path
 
 import pytest
-from scripts import BENCHMARKS, load_script
+import run_plan
+from plan import METHODS, PLAN, PlannedRun
 
-sys.path.insert(0, str(BENCHMARKS))
-run_plan = load_script(BENCHMARKS / "run_plan.py")
-
-CONTINUOUS_0 = run_plan.PlannedRun("continuous", "sacx-defaults", 0)
-MOUNTAINCAR_0 = run_plan.PlannedRun("mountaincar", "sac", 0)
-MOUNTAINCAR_1 = run_plan.PlannedRun("mountaincar", "sacx-main-only", 1)
+CONTINUOUS_0 = PlannedRun("continuous", "sacx-defaults", 0)
+MOUNTAINCAR_0 = PlannedRun("mountaincar", "sac", 0)
+MOUNTAINCAR_1 = PlannedRun("mountaincar", "sacx-main-only", 1)
 
 
-def write_steps(results: Path, planned: "run_plan.PlannedRun", steps: list[int]) -> None:
+def write_steps(results: Path, planned: PlannedRun, steps: list[int]) -> None:
     path = planned.csv_path(results)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as file:
@@ -25,7 +22,7 @@ def write_steps(results: Path, planned: "run_plan.PlannedRun", steps: list[int])
 
 
 def test_the_plan_is_spec_sections_seven_comparison() -> None:
-    plan = run_plan.PLAN
+    plan = PLAN
     assert len(set(plan)) == len(plan)
     for env, baseline, n_seeds in (("mountaincar", "sac", 5), ("continuous", "sac", 3), ("discrete", "dqn", 3)):
         for run in ("sacx-defaults", "sacx-main-only", baseline):
@@ -33,9 +30,21 @@ def test_the_plan_is_spec_sections_seven_comparison() -> None:
             assert seeds >= set(range(n_seeds)), (env, run)
     assert {planned.seed for planned in plan if planned.env == "continuous" and planned.run != "sac"} == set(range(5))
     # The learner review's re-runs come first, then SPEC section 7's table, then the levers
-    assert plan[:3] == tuple(run_plan.PlannedRun("continuous", "sacx-defaults", seed) for seed in range(3))
+    assert plan[:3] == tuple(PlannedRun("continuous", "sacx-defaults", seed) for seed in range(3))
     table = [i for i, planned in enumerate(plan) if planned.run in ("sacx-defaults", "sacx-main-only", "sac", "dqn")]
     assert table == list(range(len(table)))
+
+
+def test_a_methods_arguments_are_the_benchmarks_command_line() -> None:
+    # What the lanes pass to the benchmark (the checkpoints' identity comes from them: they must not drift)
+    assert METHODS["sac"].arguments("sac") == ("--algo", "sac")
+    assert METHODS["sacx-main-only"].arguments("sacx-main-only") == (
+        "--algo", "sacx", "--variant", "sacx-main-only", "--no-aux",
+    )  # fmt: skip
+    assert PlannedRun("mountaincar", "sacx-floor-0.5-xi-100", 2).arguments == (
+        "--env", "mountaincar", "--seed", "2", "--algo", "sacx", "--variant", "sacx-floor-0.5-xi-100",
+        "--sacx-kwargs", '{"scheduler_kwargs": {"min_main_probability": 0.5}, "schedule_period": 100}',
+    )  # fmt: skip
 
 
 def test_a_run_is_finished_at_its_envs_budget(tmp_path: Path) -> None:
@@ -45,7 +54,7 @@ def test_a_run_is_finished_at_its_envs_budget(tmp_path: Path) -> None:
     assert run_plan.is_finished(MOUNTAINCAR_0, tmp_path)
     assert not run_plan.is_finished(MOUNTAINCAR_1, tmp_path)
     assert not run_plan.is_finished(CONTINUOUS_0, tmp_path)
-    assert run_plan.steps_reached(run_plan.PlannedRun("discrete", "dqn", 2), tmp_path) == 0
+    assert run_plan.steps_reached(PlannedRun("discrete", "dqn", 2), tmp_path) == 0
 
 
 def test_a_lane_skips_finished_runs_and_runs_held_by_another_lane(tmp_path: Path) -> None:
@@ -86,7 +95,7 @@ def test_a_lane_can_be_limited_to_some_methods(tmp_path: Path, capsys: pytest.Ca
         "--results-dir", str(tmp_path), "--checkpoint-dir", str(tmp_path),
     ])  # fmt: skip
     listed = capsys.readouterr().out.splitlines()
-    expected = [planned for planned in run_plan.PLAN if (planned.env, planned.run) == ("continuous", "sacx-main-only")]
+    expected = [planned for planned in PLAN if (planned.env, planned.run) == ("continuous", "sacx-main-only")]
     assert len(listed) == len(expected) == 5
     assert all("continuous" in line and "sacx-main-only" in line for line in listed)
 
@@ -103,6 +112,6 @@ def test_a_lane_never_starts_a_run_whose_csv_is_beyond_its_checkpoint(
     assert steps_in(results, MOUNTAINCAR_1) == [5000, 10_000]
 
 
-def steps_in(results: Path, planned: "run_plan.PlannedRun") -> list[int]:
+def steps_in(results: Path, planned: PlannedRun) -> list[int]:
     with open(planned.csv_path(results)) as file:
         return [int(row["steps"]) for row in csv.DictReader(file)]
