@@ -165,6 +165,21 @@ class ActionFamily(ABC):
         """
 
     @abstractmethod
+    def act(
+        self, actor: "MultiHeadActor", obs: PyTorchObs, tasks: th.Tensor, deterministic: bool = False
+    ) -> tuple[th.Tensor, th.Tensor]:
+        """
+        Act with one head per observation.
+
+        :param actor: the multi-head actor.
+        :param obs: ``N`` observations.
+        :param tasks: ``[N]`` index of the head that acts on each observation.
+        :param deterministic: take the mode instead of sampling.
+        :return: actions (``[N, A]`` squashed to [-1, 1] for Box, ``[N]`` for Discrete) and their log-probabilities
+            ``[N]`` under the acting head (meaningless when deterministic).
+        """
+
+    @abstractmethod
     def heads(self, actor: "MultiHeadActor", states: PyTorchObs, batch_shape: tuple[int, int]) -> HeadTerms:
         """
         Every head at every state, in one actor pass (with a reparameterised sample of each Gaussian head).
@@ -239,6 +254,18 @@ class GaussianHeads(ActionFamily):
     def env_action(self, policy: BasePolicy, stored_actions: np.ndarray) -> np.ndarray:
         return policy.unscale_action(stored_actions)
 
+    def act(
+        self, actor: "MultiHeadActor", obs: PyTorchObs, tasks: th.Tensor, deterministic: bool = False
+    ) -> tuple[th.Tensor, th.Tensor]:
+        rows = th.arange(len(tasks), device=tasks.device)
+        mean, log_std = actor.gaussian_params(obs)
+        mean, log_std = mean[rows, tasks], log_std[rows, tasks]
+        actions = th.tanh(mean) if deterministic else squashed_gaussian_sample(mean, log_std)[0]
+        # log mu from the float32 action as stored, through the function the learner computes log pi with: from the
+        # pre-tanh sample it would disagree with the learner's at saturated actions (|u| > ~7, where tanh rounds to
+        # +-1), and Retrace would cut traces that pi = mu leaves whole (SPEC section 8, the review's defect)
+        return actions, squashed_action_log_prob(mean, log_std, actions)
+
     def heads(self, actor: "MultiHeadActor", states: PyTorchObs, batch_shape: tuple[int, int]) -> GaussianTerms:
         mean, log_std = actor.gaussian_params(states)
         actions, log_pi = squashed_gaussian_sample(mean, log_std)
@@ -283,6 +310,16 @@ class CategoricalHeads(ActionFamily):
 
     def env_action(self, policy: BasePolicy, stored_actions: np.ndarray) -> np.ndarray:
         return stored_actions
+
+    def act(
+        self, actor: "MultiHeadActor", obs: PyTorchObs, tasks: th.Tensor, deterministic: bool = False
+    ) -> tuple[th.Tensor, th.Tensor]:
+        log_probs = actor.log_probs(obs)[th.arange(len(tasks), device=tasks.device), tasks]
+        if deterministic:
+            actions = log_probs.argmax(dim=-1)
+        else:
+            actions = th.distributions.Categorical(logits=log_probs).sample()
+        return actions, log_probs.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
 
     def heads(self, actor: "MultiHeadActor", states: PyTorchObs, batch_shape: tuple[int, int]) -> CategoricalTerms:
         log_probs = actor.log_probs(states).view(*batch_shape, actor.n_tasks, -1)

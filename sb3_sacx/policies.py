@@ -28,7 +28,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 from torch.nn import functional as F
 
-from sb3_sacx.heads import LOG_STD_MAX, LOG_STD_MIN, action_family, squashed_action_log_prob, squashed_gaussian_sample
+from sb3_sacx.heads import LOG_STD_MAX, LOG_STD_MIN, action_family
 
 
 class CriticEnsemble(nn.Module):
@@ -227,6 +227,7 @@ class MultiHeadActor(BasePolicy):
             normalize_images=normalize_images,
             squash_output=not self.discrete,
         )
+        self.action_family = action_family(action_space)
         self.n_tasks = n_tasks
         self.net_arch = net_arch
         self.features_dim = features_dim
@@ -290,21 +291,7 @@ class MultiHeadActor(BasePolicy):
         :return: actions (``[N, A]`` squashed to [-1, 1] for Box, ``[N]`` for Discrete) and their
             log-probabilities ``[N]`` under the acting head (meaningless when deterministic).
         """
-        rows = th.arange(len(tasks), device=tasks.device)
-        if self.discrete:
-            log_probs = self.log_probs(obs)[rows, tasks]
-            if deterministic:
-                actions = log_probs.argmax(dim=-1)
-            else:
-                actions = th.distributions.Categorical(logits=log_probs).sample()
-            return actions, log_probs.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
-        mean, log_std = self.gaussian_params(obs)
-        mean, log_std = mean[rows, tasks], log_std[rows, tasks]
-        actions = th.tanh(mean) if deterministic else squashed_gaussian_sample(mean, log_std)[0]
-        # log mu from the float32 action as stored, through the function the learner computes log pi with: from the
-        # pre-tanh sample it would disagree with the learner's at saturated actions (|u| > ~7, where tanh rounds to
-        # +-1), and Retrace would cut traces that pi = mu leaves whole (SPEC section 8, the review's defect)
-        return actions, squashed_action_log_prob(mean, log_std, actions)
+        return self.action_family.act(self, obs, tasks, deterministic)
 
     def forward(self, obs: PyTorchObs, deterministic: bool = False, task: int = 0) -> th.Tensor:
         """
