@@ -360,6 +360,6 @@ def action_family(action_space: spaces.Space) -> ActionFamily:
     """
     The :class:`ActionFamily` of an action space: categorical heads for Discrete actions, Gaussian ones for Box.
 
-    :param action_space: the env's action space (checked by ``sb3_sacx.checks.check_spaces``).
+    :param action_space: the env's action space (checked by ``sb3_sacx.validation.check_spaces``).
     """
     return CategoricalHeads() if isinstance(action_space, spaces.Discrete) else GaussianHeads()
