@@ -129,7 +129,7 @@ def stage(env: str, runs: Sequence[str], seeds: Sequence[int]) -> list[PlannedRu
     return [PlannedRun(env, run, seed) for seed in seeds for run in runs]
 
 
-# Issue 35's candidate defaults: stage 1 screens them on the cheap envs, stage 2 runs the survivors on the continuous lander
+# The candidate defaults: stage 1 screens them on the cheap envs, stage 2 runs the survivors on the continuous lander
 SCREENED = ("sacx-floor-0.5-xi-100", "sacx-main-floor-0.5", "sacx-sac-q-annealed")
 PROVEN = ("sacx-main-floor-0.5", "sacx-floor-0.5-xi-100")
 # Stage 2's seeds, the most telling first: on seed 4 the defaults never landed where the main task alone did; on 2 and 1
