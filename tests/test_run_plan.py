@@ -45,6 +45,10 @@ def test_a_methods_arguments_are_the_benchmarks_command_line() -> None:
         "--env", "mountaincar", "--seed", "2", "--algo", "sacx", "--variant", "sacx-floor-0.5-xi-100",
         "--sacx-kwargs", '{"scheduler_kwargs": {"min_main_probability": 0.5}, "schedule_period": 100}',
     )  # fmt: skip
+    assert PlannedRun("discrete", "sacx-defaults-land-on-pad", 1).arguments == (
+        "--env", "discrete", "--seed", "1", "--algo", "sacx", "--variant", "sacx-defaults-land-on-pad",
+        "--extra-task", "land_on_pad",
+    )  # fmt: skip
 
 
 def test_a_run_is_finished_at_its_envs_budget(tmp_path: Path) -> None:
