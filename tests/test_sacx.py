@@ -1,4 +1,5 @@
 import csv
+import inspect
 import warnings
 from typing import Any
 
@@ -21,6 +22,7 @@ from toy_envs import PointReach, go_right, point_reach
 from sb3_sacx import SACX, AuxRewardWrapper, UniformScheduler
 from sb3_sacx.buffers import SACXReplayBuffer
 from sb3_sacx.hardware import native_bfloat16
+from sb3_sacx.validation import HYPERPARAMETER_RULES, UNSUPPORTED_OPTIONS
 
 SMALL = dict(learning_starts=50, batch_size=16, buffer_size=2_000, policy_kwargs=dict(net_arch=[16, 16]))
 
@@ -341,6 +343,62 @@ class NestedDictObservations(UnboundedActions):
 def test_bad_hyperparameters(kwargs: dict, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         small_sacx(point_reach(), **kwargs)
+
+
+# SACX's arguments without a rule in validation.HYPERPARAMETER_RULES, and why: checked by a rule of their own at
+# construction (env, policy, replay_buffer_class, scheduler), or, as in SB3, not checked (logging, seeding, the device)
+ARGUMENTS_WITHOUT_A_RULE = {
+    "policy",
+    "env",
+    "replay_buffer_class",
+    "scheduler",
+    "scheduler_kwargs",
+    "tensorboard_log",
+    "verbose",
+    "seed",
+    "device",
+    "_init_setup_model",
+}
+# A value each rule refuses
+BAD_SETTINGS = {
+    "learning_rate": "fast",
+    "buffer_size": 0,
+    "learning_starts": -1,
+    "batch_size": 0,
+    "tau": 2.0,
+    "gamma": 1.0,
+    "train_freq": (1, "epoch"),
+    "gradient_steps": -2,
+    "ent_coef": "often",
+    "target_update_interval": 0,
+    "target_entropy": "high",
+    "retrace_steps": 0,
+    "retrace_lambda": 1.5,
+    "schedule_period": 0,
+    "main_reward_scale": 0.0,
+    "rewarded_snippet_fraction": 1.5,
+    "mixed_precision": "bf16",
+    "stats_window_size": 0,
+    "policy_kwargs": [1],
+    "replay_buffer_kwargs": [1],
+}
+
+
+def test_every_hyperparameter_has_one_rule() -> None:
+    arguments = set(inspect.signature(SACX.__init__).parameters) - {"self"}
+    assert set(HYPERPARAMETER_RULES) | set(UNSUPPORTED_OPTIONS) == arguments - ARGUMENTS_WITHOUT_A_RULE
+    assert set(BAD_SETTINGS) == set(HYPERPARAMETER_RULES)
+
+
+@pytest.mark.parametrize("name", sorted(BAD_SETTINGS))
+def test_learn_walks_the_rules_again_on_settings_changed_since_construction(name: str) -> None:
+    # A setting changed after construction (or by SACX.load(path, **kwargs)) is checked before learn() changes anything
+    model = small_sacx(point_reach())
+    model.learn(10)
+    setattr(model, "_stats_window_size" if name == "stats_window_size" else name, BAD_SETTINGS[name])
+    with pytest.raises((ValueError, TypeError), match=name):
+        model.learn(10, reset_num_timesteps=False)
+    assert model.num_timesteps == 10
 
 
 @pytest.mark.parametrize(
