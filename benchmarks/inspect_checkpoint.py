@@ -23,6 +23,7 @@ from gymnasium import spaces
 
 from sb3_sacx import SACX
 from sb3_sacx.buffers import SACXReplayBuffer
+from sb3_sacx.rewards import auto_main_reward_scale
 from sb3_sacx.tasks.lunar_lander import _LEG0, _LEG1
 
 OUTCOMES = ("success", "rest", "crash", "out", "timeout")
@@ -181,8 +182,11 @@ def discounted_return(rewards: np.ndarray, model: SACX, at_rest: bool) -> np.nda
     :param model: the model whose ``gamma`` and main reward scale apply.
     :param at_rest: whether the episode ended at rest: the last auxiliary rewards then count at every later step.
     """
+    scale = model.effective_main_reward_scale
+    if scale is None:  # a model that never trained: what "auto" would decide from its replay buffer
+        scale = auto_main_reward_scale(model.replay_buffer.rewarded_fraction(), model.gamma)
     scaled = rewards.copy()
-    scaled[:, 0] *= model.effective_main_reward_scale
+    scaled[:, 0] *= scale
     if at_rest:
         scaled[-1, 1:] /= 1.0 - model.gamma
     return (scaled * model.gamma ** np.arange(len(rewards))[:, None]).sum(axis=0)

@@ -4,6 +4,7 @@ at an episode's start and every ``schedule_period`` steps the scheduler picks th
 ends the scheduler hears its main rewards (SAC-Q learns from them) and the episode's return per task goes to the logs.
 """
 
+from collections import deque
 from collections.abc import Sequence
 from typing import Any, Optional, Union
 
@@ -108,6 +109,13 @@ class ScheduledActing:
     with the intention named. The algorithm provides ``task_names``, ``scheduler``, ``schedule_period`` and the
     policy's ``act``.
     """
+
+    # What the algorithm provides (SACX sets them up in _setup_model and __init__)
+    task_names: tuple[str, ...]
+    scheduler: Any
+    schedule_period: int
+    _intentions: Optional[Intentions]
+    _task_returns: deque
 
     def set_random_seed(self, seed: Optional[int] = None) -> None:
         """

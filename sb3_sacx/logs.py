@@ -12,6 +12,8 @@ from stable_baselines3.common.logger import Logger
 
 def record_rollout(logger: Logger, task_names: Sequence[str], task_returns: np.ndarray, probabilities: np.ndarray) -> None:
     """
+    The recent training episodes' mean return per task and the scheduler's choice probabilities.
+
     :param logger: the model's logger.
     :param task_names: the model's tasks.
     :param task_returns: ``[n_episodes, K]`` the recent training episodes' returns per task (none yet: not logged).
@@ -24,7 +26,9 @@ def record_rollout(logger: Logger, task_names: Sequence[str], task_returns: np.n
         logger.record(f"scheduler/p_{name}", float(probability))
 
 
-def record_train(logger: Logger, task_names: Sequence[str], steps: Sequence[dict[str, th.Tensor]]) -> None:
+def record_train(
+    logger: Logger, task_names: Sequence[str], steps: Sequence[dict[str, th.Tensor]], n_updates: int, main_reward_scale: float
+) -> None:
     """
     The means over a rollout's gradient steps. SAC's keys keep SAC's meaning, the one task SAC learns: here the main
     task's; the sums over tasks have keys of their own, and every task its ``train/<key>_<task>``.
@@ -32,7 +36,11 @@ def record_train(logger: Logger, task_names: Sequence[str], steps: Sequence[dict
     :param logger: the model's logger.
     :param task_names: the model's tasks.
     :param steps: per gradient step, ``[K]`` values by key (``ent_coef_loss`` only where temperatures are learned).
+    :param n_updates: gradient steps so far (SB3's ``train/n_updates``).
+    :param main_reward_scale: the factor on the main reward inside the learner.
     """
+    logger.record("train/n_updates", n_updates, exclude="tensorboard")
+    logger.record("train/main_reward_scale", main_reward_scale)
     means = {key: th.stack([step[key] for step in steps]).mean(dim=0).cpu().numpy() for key in steps[0]}
     for key in ("actor_loss", "critic_loss", "ent_coef", "ent_coef_loss"):
         if key in means:  # as SAC: only learned temperatures have a loss

@@ -281,18 +281,6 @@ class MultiHeadActor(BasePolicy):
         logits = self.logits(self._latent(obs)).float()  # float32 under SACX's mixed_precision too
         return F.log_softmax(logits.view(-1, self.n_tasks, self.n_actions), dim=-1)
 
-    def act(self, obs: PyTorchObs, tasks: th.Tensor, deterministic: bool = False) -> tuple[th.Tensor, th.Tensor]:
-        """
-        Act with one head per observation.
-
-        :param obs: ``N`` observations.
-        :param tasks: ``[N]`` index of the head that acts on each observation.
-        :param deterministic: take the mode instead of sampling.
-        :return: actions (``[N, A]`` squashed to [-1, 1] for Box, ``[N]`` for Discrete) and their
-            log-probabilities ``[N]`` under the acting head (meaningless when deterministic).
-        """
-        return self.action_family.act(self, obs, tasks, deterministic)
-
     def forward(self, obs: PyTorchObs, deterministic: bool = False, task: int = 0) -> th.Tensor:
         """
         The actions of one head (intention) at a batch of observations.
@@ -303,7 +291,7 @@ class MultiHeadActor(BasePolicy):
         :return: the actions, as the heads give them (Box: in [-1, 1]).
         """
         tasks = th.full((self._batch_size(obs),), task, dtype=th.long, device=self.device)
-        return self.act(obs, tasks, deterministic)[0]
+        return self.action_family.act(self, obs, tasks, deterministic)[0]
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = False, task: int = 0) -> th.Tensor:
         return self(observation, deterministic, task)
@@ -500,7 +488,7 @@ class SACXPolicy(BasePolicy):
         self.set_training_mode(False)
         obs_tensor, _ = self.obs_to_tensor(observation)
         with th.no_grad():
-            actions, log_probs = self.actor.act(obs_tensor, th.as_tensor(tasks, device=self.device))
+            actions, log_probs = self.action_family.act(self.actor, obs_tensor, th.as_tensor(tasks, device=self.device))
         return actions.cpu().numpy().reshape((-1, *self.action_space.shape)), log_probs.cpu().numpy()
 
     def set_training_mode(self, mode: bool) -> None:

@@ -13,17 +13,25 @@ from sb3_sacx.buffers import SnippetSamples
 SPARSE_REWARD_FRACTION = 0.1
 
 
+def is_sparse(rewarded_fraction: float) -> bool:
+    """
+    :param rewarded_fraction: the share of the stored steps with a nonzero main reward.
+    :return: whether the main reward is sparse: nonzero on at most :data:`SPARSE_REWARD_FRACTION` of the stored steps.
+    """
+    return rewarded_fraction <= SPARSE_REWARD_FRACTION
+
+
 def auto_main_reward_scale(rewarded_fraction: float, gamma: float) -> float:
     """
-    What ``main_reward_scale="auto"`` decides: ``1/(1-gamma)`` for a sparse main reward (nonzero on at most
-    :data:`SPARSE_REWARD_FRACTION` of the stored steps), so that its values live on the scale of the auxiliary tasks'
-    (returns of rewards in [0, 1] reach ``1/(1-gamma)``); 1.0 for a dense one, which needs no help.
+    What ``main_reward_scale="auto"`` decides: ``1/(1-gamma)`` for a sparse main reward (:func:`is_sparse`), so that its
+    values live on the scale of the auxiliary tasks' (returns of rewards in [0, 1] reach ``1/(1-gamma)``); 1.0 for a
+    dense one, which needs no help.
 
     :param rewarded_fraction: the share of the stored steps with a nonzero main reward.
     :param gamma: the discount factor.
     :return: the factor on the main reward.
     """
-    return 1.0 / (1.0 - gamma) if rewarded_fraction <= SPARSE_REWARD_FRACTION else 1.0
+    return 1.0 / (1.0 - gamma) if is_sparse(rewarded_fraction) else 1.0
 
 
 def learner_rewards(snippets: SnippetSamples, gamma: float, main_reward_scale: float) -> th.Tensor:

@@ -30,7 +30,12 @@ SelfSACX = TypeVar("SelfSACX", bound="SACX")
 
 
 def minimise(optimizer: th.optim.Optimizer, loss_per_task: th.Tensor) -> None:
-    """One optimiser step on the sum over tasks (each task's head and critic outputs get their own task's gradient)."""
+    """
+    One optimiser step on the sum over tasks (each task's head and critic outputs get their own task's gradient).
+
+    :param optimizer: the optimiser of the networks (or temperatures) the loss trains.
+    :param loss_per_task: ``[K]`` the loss of every task.
+    """
     optimizer.zero_grad()
     loss_per_task.sum().backward()
     optimizer.step()
@@ -93,7 +98,8 @@ class SACX(ScheduledActing, OffPolicyAlgorithm):
     :param mixed_precision: the gradient step's network passes in bfloat16 under ``torch.autocast`` (weights, losses
         and Retrace stay float32): faster on a CPU with AVX512-BF16 or AMX, many times slower where bfloat16 is
         emulated, so off by default. ``"auto"``: on where the device multiplies bfloat16 natively
-        (:func:`sb3_sacx.hardware.training_hardware`, decided on the machine that trains). Acting is unaffected.
+        (:func:`sb3_sacx.hardware.training_hardware`, decided anew on the machine that loads the model). Acting is
+        unaffected. (SACX also keeps the step's temporaries in glibc's heap; ``SB3_SACX_TUNE_MALLOC=0`` opts out.)
     :param _init_setup_model: whether or not to build the network at the creation of the instance.
     """
 
@@ -143,7 +149,7 @@ class SACX(ScheduledActing, OffPolicyAlgorithm):
         mixed_precision: Union[bool, str] = False,
         _init_setup_model: bool = True,
     ) -> None:
-        # The constructor's arguments by name, checked against one rule table (sb3_sacx.validation)
+        # The constructor's arguments by name, checked against one rule table (first: locals() holds the arguments only)
         validation.check_arguments(locals())
         policy_kwargs = validation.accept_sac_policy_kwargs(policy_kwargs)
         if env is not None:
@@ -198,7 +204,7 @@ class SACX(ScheduledActing, OffPolicyAlgorithm):
         # A loaded model stores its tasks as a list; its env (if any) must have the same ones
         self.task_names = tuple(self.task_names) if self.env is None else validation.env_task_names(self.env, self.task_names)
         n_tasks = self.n_tasks
-        if not isinstance(self.scheduler, str):
+        if not isinstance(self.scheduler, str):  # a scheduler object built for another task count is refused here
             validation.scheduler_probabilities(self.scheduler, self.task_names)
         self.replay_buffer_class = snippet_buffer_class(self.replay_buffer_class, self.observation_space)
         self.replay_buffer_kwargs = {**self.replay_buffer_kwargs, "n_aux_tasks": n_tasks - 1}
@@ -240,19 +246,12 @@ class SACX(ScheduledActing, OffPolicyAlgorithm):
         return self.ent_coef_tensor
 
     @property
-    def effective_main_reward_scale(self) -> float:
+    def effective_main_reward_scale(self) -> Optional[float]:
         """
-        The factor on the main reward inside the learner: ``main_reward_scale``, or what ``"auto"`` decides once, from
-        the replay buffer at the first gradient step (:func:`sb3_sacx.rewards.auto_main_reward_scale`).
+        The factor on the main reward inside the learner: ``main_reward_scale``, or what ``"auto"`` decided from the
+        replay buffer at the first gradient step (:func:`sb3_sacx.rewards.auto_main_reward_scale`); None until then.
         """
-        if self.main_reward_scale != "auto":
-            return float(self.main_reward_scale)
-        if self._auto_main_reward_scale is None:
-            fraction = self.replay_buffer.rewarded_fraction()  # type: ignore[union-attr]
-            self._auto_main_reward_scale = auto_main_reward_scale(fraction, self.gamma)
-            if self._auto_main_reward_scale != 1.0:
-                validation.warn_if_main_reward_is_normalised(self._vec_normalize_env, self._auto_main_reward_scale)
-        return self._auto_main_reward_scale
+        return self._auto_main_reward_scale if self.main_reward_scale == "auto" else float(self.main_reward_scale)
 
     # ------------------------------------------------------------------ env and replay buffer
 
@@ -278,13 +277,29 @@ class SACX(ScheduledActing, OffPolicyAlgorithm):
 
     # ------------------------------------------------------------------ learning
 
+    def learn(
+        self: SelfSACX,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "SACX",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfSACX:
+        # The constructor's rules again at every run's start: SACX.load(path, **kwargs) or attributes may have changed
+        validation.check_before_learning(self)
+        return super().learn(total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps, progress_bar)
+
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        if self.effective_main_reward_scale is None:  # "auto", decided once from the warm-up in the buffer
+            rewarded_fraction = self.replay_buffer.rewarded_fraction()  # type: ignore[union-attr]
+            self._auto_main_reward_scale = auto_main_reward_scale(rewarded_fraction, self.gamma)
+            validation.warn_if_main_reward_is_normalised(self._vec_normalize_env, rewarded_fraction, self.gamma)
         self.policy.set_training_mode(True)
         optimizers = [self.actor.optimizer, self.critic.optimizer]
         if self.ent_coef_optimizer is not None:
             optimizers.append(self.ent_coef_optimizer)
         self._update_learning_rate(optimizers)
-
         stats: list[dict[str, th.Tensor]] = []
         for _ in range(gradient_steps):
             snippets = self.replay_buffer.sample_snippets(  # type: ignore[union-attr]
@@ -298,20 +313,17 @@ class SACX(ScheduledActing, OffPolicyAlgorithm):
             if self._n_updates % self.target_update_interval == 0:
                 polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
                 polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
-
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/main_reward_scale", self.effective_main_reward_scale)
-        record_train(self.logger, self.task_names, stats)
+        record_train(self.logger, self.task_names, stats, self._n_updates, self.effective_main_reward_scale)
 
     def _gradient_step(self, snippets: SnippetSamples) -> dict[str, th.Tensor]:
         """
-        One update of every task on ``B`` snippets of ``T`` steps, in the paper's order: the heads at the snippet's
-        states, the temperatures, the Retrace targets (policy evaluation), the critics, the actor (policy improvement).
+        One update of every task on ``B`` snippets of ``T`` steps, in SB3's SAC order: the heads at the snippet's states,
+        the temperatures, the Retrace targets (policy evaluation), the critics, the actor (policy improvement).
 
         The states ``s_0..s_T`` go through the actor once: ``s_0..s_{T-1}`` serve the actor and temperature losses,
         ``s_1..s_T`` the soft values and importance weights of the targets.
         """
-        mask, family, autocast = snippets.mask, self.policy.action_family, self._hardware.autocast
+        mask, family, autocast = snippets.mask, self.policy.action_family, self._hardware.autocast  # [B, T] valid steps
         n_snippets, retrace_steps = mask.shape
         states = snippet_states(snippets.observations, snippets.next_observations)
         with autocast(self.device):
@@ -322,8 +334,9 @@ class SACX(ScheduledActing, OffPolicyAlgorithm):
         if self.ent_coef_optimizer is not None:
             # SAC's temperature loss (Haarnoja et al., 2018b, eq. 18), one temperature per task
             entropy_error = masked_mean((current_heads.expected_log_pi + self.target_entropy).detach(), mask)
-            stats["ent_coef_loss"] = -(self.log_ent_coef * entropy_error)
-            minimise(self.ent_coef_optimizer, stats["ent_coef_loss"])
+            ent_coef_loss = -(self.log_ent_coef * entropy_error)
+            minimise(self.ent_coef_optimizer, ent_coef_loss)
+            stats["ent_coef_loss"] = ent_coef_loss.detach()
         with th.no_grad(), autocast(self.device):
             next_states, next_heads = take_steps(states, 1, retrace_steps + 1), terms_at_steps(heads, 1, retrace_steps + 1)
             targets = self._retrace_targets(snippets, next_states, next_heads, ent_coefs)
@@ -339,7 +352,7 @@ class SACX(ScheduledActing, OffPolicyAlgorithm):
             actor_loss = masked_mean(objective, mask)
         minimise(self.actor.optimizer, actor_loss)
         return {
-            **{key: loss.detach() for key, loss in stats.items()},
+            **stats,
             "critic_loss": critic_loss.detach(),
             "actor_loss": actor_loss.detach(),
             "ent_coef": ent_coefs,
@@ -353,8 +366,9 @@ class SACX(ScheduledActing, OffPolicyAlgorithm):
         """
         Policy evaluation (SPEC section 4): ``[B, T, K]`` Retrace targets from the target critics.
 
-        At each next state ``s_{t+1}`` one target-critic pass gives the soft value and ``Q(s_{t+1}, a_{t+1})`` of the
-        action taken next in the snippet: that is ``q_taken`` and ``log pi(a_t|s_t)`` of step ``t + 1``.
+        One target-critic pass at each next state ``s_{t+1}`` gives its soft value and ``Q(s_{t+1}, a_{t+1})`` of the
+        action taken next in the snippet; ``previous_in_snippet`` moves that Q (and ``log rho``) to index ``t + 1``, where
+        :func:`~sb3_sacx.retrace.retrace_targets` reads ``q_taken`` of step ``t + 1`` (index 0 is never read).
         """
         family, next_actions = self.policy.action_family, next_in_snippet(snippets.actions)
         v_next, next_q_taken = family.soft_value_and_taken_q(
@@ -383,16 +397,3 @@ class SACX(ScheduledActing, OffPolicyAlgorithm):
         if self.ent_coef_optimizer is not None:
             return [*state_dicts, "ent_coef_optimizer"], ["log_ent_coef"]
         return state_dicts, ["ent_coef_tensor"]
-
-    def learn(
-        self: SelfSACX,
-        total_timesteps: int,
-        callback: MaybeCallback = None,
-        log_interval: int = 4,
-        tb_log_name: str = "SACX",
-        reset_num_timesteps: bool = True,
-        progress_bar: bool = False,
-    ) -> SelfSACX:
-        # The constructor's rules again: SACX.load(path, **kwargs) and attributes set since may have changed settings
-        validation.check_before_learning(self)
-        return super().learn(total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps, progress_bar)

@@ -30,6 +30,7 @@ from sb3_sacx.errors import (
     UnknownTaskError,
     UnsupportedSpaceError,
 )
+from sb3_sacx.rewards import auto_main_reward_scale, is_sparse
 from sb3_sacx.schedulers import check_scheduler
 from sb3_sacx.wrappers import MAIN_TASK_NAME
 
@@ -103,6 +104,9 @@ HYPERPARAMETER_RULES: dict[str, Rule] = {
     "replay_buffer_kwargs": optional_dict,
 }
 
+#: Hyperparameters that SB3 stores under another attribute name than their argument's
+STORED_AS = {"stats_window_size": "_stats_window_size"}
+
 #: SAC's options that SACX does not support, by argument name: the only value allowed, and why
 UNSUPPORTED_OPTIONS: dict[str, tuple[Any, str]] = {
     "action_noise": (None, "Retrace needs the exact behaviour log-probability of each action, which noise would falsify"),
@@ -150,9 +154,8 @@ def check_before_learning(model: Any) -> None:
 
     :param model: the :class:`sb3_sacx.SACX` model (``target_entropy`` is a float once set up, "auto" resolved).
     """
-    # SB3 keeps stats_window_size private
-    settings = {name: getattr(model, name, None) for name in HYPERPARAMETER_RULES}
-    check_hyperparameters({**settings, "stats_window_size": model._stats_window_size})
+    refuse_unsupported_options({name: getattr(model, name, default) for name, (default, _) in UNSUPPORTED_OPTIONS.items()})
+    check_hyperparameters({name: getattr(model, STORED_AS.get(name, name)) for name in HYPERPARAMETER_RULES})
     check_episodic_training(model.train_freq, model.n_envs)
 
 
@@ -326,6 +329,8 @@ def check_episodic_training(train_freq: Any, n_envs: int) -> None:
 
 def check_policy_task_count(policy_kwargs: Mapping[str, Any], n_tasks: int) -> None:
     """
+    Refuse policy keyword arguments built for another number of tasks than the env's.
+
     :param policy_kwargs: the model's policy keyword arguments, whose ``n_tasks`` (if any) must be the env's.
     :param n_tasks: the env's number of tasks.
     """
@@ -397,16 +402,19 @@ def check_loaded_replay_buffer(loaded: Any, path: Any, model: Any) -> None:
         )
 
 
-def warn_if_main_reward_is_normalised(vec_normalize_env: Optional[VecNormalize], scale: float) -> None:
+def warn_if_main_reward_is_normalised(
+    vec_normalize_env: Optional[VecNormalize], rewarded_fraction: float, gamma: float
+) -> None:
     """
     ``main_reward_scale="auto"`` scales a sparse 0/1 reward; a VecNormalize'd reward is already scaled.
 
     :param vec_normalize_env: the model's VecNormalize wrapper, if any.
-    :param scale: the scale "auto" chose for a sparse reward.
+    :param rewarded_fraction: the share of the stored steps with a nonzero main reward, which "auto" decided from.
+    :param gamma: the discount factor.
     """
-    if vec_normalize_env is not None and vec_normalize_env.norm_reward:
+    if is_sparse(rewarded_fraction) and vec_normalize_env is not None and vec_normalize_env.norm_reward:
         warnings.warn(
-            f"main_reward_scale='auto' found a sparse main reward and multiplies it by 1/(1-gamma) = {scale:g}, but "
-            "VecNormalize(norm_reward=True) already normalises it: pass main_reward_scale=1.0, or "
-            "VecNormalize(norm_reward=False) for a sparse 0/1 reward."
+            f"main_reward_scale='auto' found a sparse main reward and multiplies it by 1/(1-gamma) = "
+            f"{auto_main_reward_scale(rewarded_fraction, gamma):g}, but VecNormalize(norm_reward=True) already "
+            "normalises it: pass main_reward_scale=1.0, or VecNormalize(norm_reward=False) for a sparse 0/1 reward."
         )

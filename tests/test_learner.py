@@ -32,7 +32,9 @@ def test_retrace_trace_is_one_when_the_policy_is_the_behaviour_even_at_saturated
     saturating_actor(model, pre_squash_mean)
     observations = th.zeros(4_000, 1)
     with th.no_grad():
-        actions, behaviour_log_probs = model.actor.act(observations, th.zeros(4_000, dtype=th.long))
+        actions, behaviour_log_probs = model.policy.action_family.act(
+            model.actor, observations, th.zeros(4_000, dtype=th.long)
+        )
         # The action goes through the replay buffer as float32 numpy; the learner recomputes log pi from it
         stored_actions = th.as_tensor(actions.numpy().astype(np.float32)).view(1, -1, 1)
         heads = model.policy.action_family.heads(model.actor, observations, (1, 4_000))
@@ -58,18 +60,14 @@ def snippets_with_flags(terminations: list[float], absorbing: list[float]) -> Sn
 
 
 def test_absorbing_bonus_only_on_a_step_that_terminates() -> None:
-    model = SACX("MlpPolicy", point_reach(), seed=0, gamma=0.9, policy_kwargs=dict(net_arch=[8]))
+    gamma, main_reward_scale = 0.9, 10.0
     # A step flagged absorbing that is not a termination (a truncation, a wrapper's choice) keeps its reward: the
     # bootstrap from s_{t+1} already values what follows
-    rewards = learner_rewards(
-        snippets_with_flags(terminations=[0.0, 0.0], absorbing=[1.0, 1.0]), model.gamma, model.effective_main_reward_scale
-    )
+    rewards = learner_rewards(snippets_with_flags(terminations=[0.0, 0.0], absorbing=[1.0, 1.0]), gamma, main_reward_scale)
     th.testing.assert_close(rewards[0, :, 1], th.tensor([0.5, 0.25]))
-    rewards = learner_rewards(
-        snippets_with_flags(terminations=[0.0, 1.0], absorbing=[0.0, 1.0]), model.gamma, model.effective_main_reward_scale
-    )
+    rewards = learner_rewards(snippets_with_flags(terminations=[0.0, 1.0], absorbing=[0.0, 1.0]), gamma, main_reward_scale)
     th.testing.assert_close(rewards[0, :, 1], th.tensor([0.5, 0.25 + 0.9 * 0.25 / (1 - 0.9)]))
-    # The main task is never absorbing: its reward is only scaled ("auto" on an empty, so sparse, buffer: 1 / (1 - gamma))
+    # The main task is never absorbing: its reward is only scaled
     th.testing.assert_close(rewards[0, :, 0], th.tensor([0.0, 10.0]))
 
 
@@ -105,7 +103,15 @@ def test_learners_retrace_targets_match_a_step_by_step_reference_from_the_networ
     tasks = {"right": go_right, "left": lambda obs, action, next_obs, info: float((1.0 - next_obs[0]) / 2.0)}
     env = AuxRewardWrapper(PointReach(discrete), tasks)
     lambda_, gamma = 0.7, 0.9
-    model = SACX("MlpPolicy", env, seed=0, gamma=gamma, retrace_lambda=lambda_, policy_kwargs=dict(net_arch=[16, 16]))
+    model = SACX(
+        "MlpPolicy",
+        env,
+        seed=0,
+        gamma=gamma,
+        retrace_lambda=lambda_,
+        main_reward_scale=10.0,
+        policy_kwargs=dict(net_arch=[16, 16]),
+    )
     with th.no_grad():  # a temperature per task, and a target critic that differs from the online one
         model.log_ent_coef.copy_(th.log(th.tensor([0.1, 0.2, 0.4])))
         for parameter in model.critic_target.parameters():
@@ -121,7 +127,7 @@ def test_learners_retrace_targets_match_a_step_by_step_reference_from_the_networ
         targets = model._retrace_targets(
             snippets, take_steps(states, 1, retrace_steps + 1), terms_at_steps(heads, 1, retrace_steps + 1), ent_coefs
         )
-        rewards = learner_rewards(snippets, model.gamma, model.effective_main_reward_scale)
+        rewards = learner_rewards(snippets, model.gamma, 10.0)
 
         def target_q(state: th.Tensor, action: th.Tensor, task: int) -> float:
             """Target critic Q_task(state, action), the minimum of the twins."""

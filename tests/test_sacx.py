@@ -401,6 +401,14 @@ def test_learn_walks_the_rules_again_on_settings_changed_since_construction(name
     assert model.num_timesteps == 10
 
 
+def test_learn_refuses_an_unsupported_sac_option_given_to_load(tmp_path) -> None:
+    small_sacx(point_reach()).learn(10).save(tmp_path / "model")
+    loaded = SACX.load(tmp_path / "model", env=point_reach(), action_noise=NormalActionNoise(np.zeros(1), np.ones(1)))
+    with pytest.raises(ValueError, match="action_noise"):
+        loaded.learn(10, reset_num_timesteps=False)
+    assert loaded.num_timesteps == 10
+
+
 @pytest.mark.parametrize(
     ("make_env", "error", "match"),
     [
@@ -619,7 +627,9 @@ def test_auto_main_reward_scale_finds_every_registered_sparse_env_sparse(env_id:
 
 
 def test_auto_main_reward_scale_helps_a_sparse_reward_only_and_is_kept_by_save_load(tmp_path) -> None:
-    sparse = small_sacx(point_reach(), gamma=0.9).learn(60)
+    sparse = small_sacx(point_reach(), gamma=0.9)
+    assert sparse.effective_main_reward_scale is None  # undecided until the first gradient step; reading decides nothing
+    sparse.learn(60)
     assert sparse.replay_buffer.rewarded_fraction() <= 0.1
     assert sparse.effective_main_reward_scale == pytest.approx(10.0)  # 1 / (1 - gamma)
     # IdentityEnvBox rewards 1 within 0.5 of the target: ~44 % of random actions
